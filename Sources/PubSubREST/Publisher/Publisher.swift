@@ -1,0 +1,1 @@
+// The Publisher lives here.

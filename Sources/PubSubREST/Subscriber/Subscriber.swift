@@ -1,0 +1,1 @@
+// The Subscriber lives here.
