@@ -110,7 +110,8 @@ let package = Package(
 
         .testTarget(
             name: "PubSubRESTTests",
-            dependencies: ["PubSubREST", "PubSubTestSupport", "pubsubctl"]
+            dependencies: ["PubSubREST", "PubSubTestSupport", "pubsubctl"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "MiniHTTPTests",
