@@ -1,6 +1,9 @@
 #ifndef CCURL_SHIM_H
 #define CCURL_SHIM_H
 
+#ifndef CURL_DISABLE_TYPECHECK
+#define CURL_DISABLE_TYPECHECK 1
+#endif
 #include <curl/curl.h>
 
 // curl_easy_setopt / curl_easy_getinfo / curl_multi_setopt are variadic and do not
