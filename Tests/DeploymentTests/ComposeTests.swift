@@ -72,7 +72,7 @@ private func run(_ arguments: [String], environment: [String: String]) throws ->
     // stderr goes to a file so that neither pipe can fill up and block the child.
     let stderrURL = FileManager.default.temporaryDirectory
         .appendingPathComponent("compose-tests-\(UUID().uuidString).stderr")
-    FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: stderrURL) }
     let stderrHandle = try FileHandle(forWritingTo: stderrURL)
     process.standardError = stderrHandle
@@ -359,11 +359,16 @@ struct DockerfileTests {
 
         // Build stage: headers, static stdlib, the service and pubsubctl.
         let builds = buildStage.filter { $0.keyword == "RUN" && $0.arguments.contains("swift build") }.map(\.arguments)
-        let buildText = builds.joined(separator: " ")
-        #expect(buildText.contains("-c release"))
-        #expect(buildText.contains("--static-swift-stdlib"))
-        #expect(buildText.contains("--product \(product)"))
-        #expect(buildText.contains("--product pubsubctl"))
+        // Each `swift build ... --product X` command on its own, so one lacking a flag is caught.
+        let productBuilds = builds
+            .flatMap { $0.components(separatedBy: "&&") }
+            .filter { $0.contains("swift build") && $0.contains("--product") }
+        for wanted in [product, "pubsubctl"] {
+            let command = productBuilds.first { $0.contains("--product \(wanted) ") || $0.hasSuffix("--product \(wanted)") }
+            let found = try #require(command, "\(file): \(wanted) is not built")
+            #expect(found.contains("-c release"), "\(file): \(wanted) not built in release")
+            #expect(found.contains("--static-swift-stdlib"), "\(file): \(wanted) not built with --static-swift-stdlib")
+        }
         #expect(buildStage.contains { $0.keyword == "RUN" && $0.arguments.contains("libcurl4-openssl-dev")
             && $0.arguments.contains("libssl-dev") && $0.arguments.contains("--no-install-recommends")
             && $0.arguments.contains("rm -rf /var/lib/apt/lists") })
