@@ -61,6 +61,8 @@ public final class Publisher: Sendable {
     /// message's ordering key is paused, `.flowControl` when a limit is reached and the behaviour
     /// is `.failFast`. With `.block`, waits for room first. Otherwise throws the `PubSubError`
     /// of the failed publish request (after retries, within `settings.timeout`).
+    ///
+    /// Once accepted, a message is published even if the calling task is cancelled.
     public func publish(_ message: PubSubMessage) async throws -> String {
         let queuedSizes = try check(message)
         return try await withCheckedThrowingContinuation { continuation in

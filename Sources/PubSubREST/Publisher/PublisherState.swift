@@ -322,9 +322,14 @@ struct PublisherState {
     mutating func complete(_ batch: Batch, result: Result<[String], PubSubError>, effects: inout PublisherEffects) {
         inFlight -= 1
         switch result {
-        case .success(let ids):
+        case .success(let ids) where ids.count == batch.count:
             for (index, completion) in batch.completions.enumerated() {
                 effects.outcomes.append((completion, .success(ids[index])))
+            }
+        case .success(let ids):
+            let error = PubSubError(kind: .invalidResponse, message: "publish returned \(ids.count) message IDs for \(batch.count) messages")
+            for completion in batch.completions {
+                effects.outcomes.append((completion, .failure(error)))
             }
         case .failure(let error):
             for completion in batch.completions {
