@@ -33,12 +33,22 @@ private func pullAll(_ client: PubSubClient, subscription: String, expected: Int
 }
 
 /// A topic and a subscription to it with a 600 s ack deadline (no redelivery during a test).
-private func makeTopic(_ client: PubSubClient, ordering: Bool = false) async throws -> (topic: String, subscription: String) {
+/// Made directly on the emulator, not through a fault proxy, and idempotently: on a loaded
+/// machine a create can time out after the emulator did it, and its retry would see 409.
+private func makeTopic(_: PubSubClient, ordering: Bool = false) async throws -> (topic: String, subscription: String) {
+    let client = try await Emulator.shared().client()
     let topic = uniqueName("pub-topic")
     let subscription = uniqueName("pub-sub")
-    try await client.createTopic(topic)
-    try await client.createSubscription(subscription, Subscription(topic: topic, ackDeadlineSeconds: 600, enableMessageOrdering: ordering ? true : nil))
+    try await client.ensureTopic(topic)
+    try await client.ensureSubscription(subscription, Subscription(topic: topic, ackDeadlineSeconds: 600, enableMessageOrdering: ordering ? true : nil))
     return (topic, subscription)
+}
+
+/// A client behind the fault proxy with quick retries and a long attempt timeout: on a loaded
+/// machine a 5 s attempt can time out after the emulator published, and the retry would
+/// publish again, which the exactly-once and request-count checks would (rightly) flag.
+private func proxiedClient(_ proxy: FaultProxy) -> PubSubClient {
+    faultyClient(proxy, retry: RetrySettings(initialRetryDelay: .milliseconds(20), maxRetryDelay: .milliseconds(200), totalTimeout: .seconds(60), rpcTimeout: .seconds(30)))
 }
 
 private func startProxy() async throws -> FaultProxy {
@@ -90,7 +100,7 @@ struct PublisherTests {
     func batchingBatches() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, _) = try await makeTopic(client)
         let publisher = try Publisher(client: client, topic: topic, settings: .init(countThreshold: 100, delayThreshold: .milliseconds(500)))
         let ids = try await publisher.publish((0..<1000).map { PubSubMessage("b-\($0)") })
@@ -155,7 +165,7 @@ struct PublisherTests {
     func failedBatchPausesKey() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, _) = try await makeTopic(client)
         let publisher = try Publisher(client: client, topic: topic, settings: .init(enableMessageOrdering: true))
         try await proxy.add([.status(400, match: ":publish")])
@@ -184,7 +194,7 @@ struct PublisherTests {
     func transientFaultsRecover() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, subscription) = try await makeTopic(client)
         try await proxy.add([
             .status(503, match: ":publish", count: 2), .status(429, match: ":publish", count: 2),
@@ -211,7 +221,7 @@ struct PublisherTests {
     func persistentFailureGivesUp() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, _) = try await makeTopic(client)
         try await proxy.add([.status(503, match: ":publish", count: -1)])
         let publisher = try Publisher(client: client, topic: topic, settings: .init(timeout: .seconds(2)))
@@ -248,7 +258,7 @@ struct PublisherTests {
     func flowControlFailFast() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, _) = try await makeTopic(client)
         try await proxy.add([.delay(1, match: ":publish", count: -1)])
         let publisher = try Publisher(client: client, topic: topic, settings: .init(maxOutstandingMessages: 10, limitExceededBehavior: .failFast))
@@ -266,7 +276,7 @@ struct PublisherTests {
     func flowControlBlocks() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, subscription) = try await makeTopic(client)
         try await proxy.add([.delay(0.2, match: ":publish", count: -1)])
         let publisher = try Publisher(client: client, topic: topic, settings: .init(maxOutstandingMessages: 10, limitExceededBehavior: .block))
@@ -300,7 +310,7 @@ struct PublisherTests {
     func invalidMessagesRejected() async throws {
         let proxy = try await startProxy()
         defer { proxy.stop() }
-        let client = faultyClient(proxy)
+        let client = proxiedClient(proxy)
         let (topic, _) = try await makeTopic(client)
         let publisher = try Publisher(client: client, topic: topic)
         let attributes = Dictionary(uniqueKeysWithValues: (0..<101).map { ("k\($0)", "v") })
