@@ -405,13 +405,20 @@ final class EventLoop {
         connection.deadline = now &+ Self.lingerTime
         connection.readPending = true
         drive(connection)
+        checkShutdownComplete()
     }
 
     private func close(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         Glibc.close(connection.fd)
         logger.debug("Closed connection", metadata: ["connection.id": "\(connection.id)"])
-        if shuttingDown && connections.isEmpty {
+        checkShutdownComplete()
+    }
+
+    /// While shutting down, stops the loop once no connection has a request left to answer.
+    private func checkShutdownComplete() {
+        guard shuttingDown, !stopped else { return }
+        if connections.values.allSatisfy({ $0.phase == .draining }) {
             stopped = true
         }
     }
@@ -468,9 +475,7 @@ final class EventLoop {
                 close(connection)
             }
         }
-        if connections.isEmpty {
-            stopped = true
-        }
+        checkShutdownComplete()
     }
 
     private func tearDown() {
