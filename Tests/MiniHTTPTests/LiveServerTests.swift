@@ -19,8 +19,11 @@ import Testing
         }
     }
 
-    @Test func pipelinedResponsesComeBackInRequestOrder() async throws {
-        try await withServer(handler: { request in
+    @Test(arguments: [true, false])
+    func pipelinedResponsesComeBackInRequestOrder(startsHandlersOnEventLoop: Bool) async throws {
+        var configuration = testConfiguration()
+        configuration.startsHandlersOnEventLoop = startsHandlersOnEventLoop
+        try await withServer(configuration, handler: { request in
             if request.path == "/slow" { try? await Task.sleep(for: .milliseconds(400)) }
             return .text(200, request.path)
         }) { _, port in
