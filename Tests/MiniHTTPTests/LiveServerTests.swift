@@ -193,6 +193,21 @@ import Testing
         }
     }
 
+    @Test func stalledBodyGets408AfterBodyTimeout() async throws {
+        var configuration = testConfiguration()
+        configuration.bodyTimeout = .seconds(1)
+        try await withServer(configuration, handler: echoHandler) { _, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.write("POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+            let start = ContinuousClock.now
+            let response = try await client.readResponse()
+            #expect(response.status == 408)
+            #expect(response.header("Connection") == "close")
+            #expect(ContinuousClock.now - start > .milliseconds(700))
+            #expect(await client.waitForClose())
+        }
+    }
+
     @Test func slowlorisDoesNotStarveOtherClients() async throws {
         var configuration = testConfiguration()
         configuration.headerTimeout = .seconds(2)

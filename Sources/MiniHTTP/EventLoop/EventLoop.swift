@@ -99,7 +99,7 @@ final class EventLoop {
             now = monotonicNanoseconds()
             if count < 0 {
                 if errno == EINTR { continue }
-                logger.error("epoll_wait failed; stopping the event loop", metadata: ["error": "\(errnoDescription())"])
+                logger.info("epoll_wait failed; stopping the event loop", metadata: ["error": "\(errnoDescription())"])
                 break
             }
             for index in 0..<Int(count) {
