@@ -109,6 +109,23 @@ import Testing
         }
     }
 
+    @Test func bodyAtTheLimitIsAcceptedAndLargeResponsesArrive() async throws {
+        try await withServer(handler: { request in
+            HTTPServerResponse(status: 200, body: request.body + request.body)
+        }) { _, port in
+            let client = try await TestClient.connect(port: port)
+            let body = (0..<1_048_576).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            try await client.write(Array("POST /big HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            let response = try await client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.body.count == 2 * body.count)
+            #expect(response.body == body + body)
+            // The connection is still usable afterwards.
+            try await client.write(get("/after"))
+            #expect(try await client.readResponse().status == 200)
+        }
+    }
+
     @Test func malformedRequestGets400AndClose() async throws {
         try await withServer(handler: echoHandler) { _, port in
             let client = try await TestClient.connect(port: port)

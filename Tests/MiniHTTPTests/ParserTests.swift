@@ -85,6 +85,16 @@ private func parseAll(
         #expect(result.requests.map { String(decoding: $0.body, as: UTF8.self) } == ["abc", "xyz", ""])
     }
 
+    @Test func largeBodyInSmallPieces() throws {
+        let body = String(repeating: "0123456789", count: 20_000)
+        let input = "PUT /big HTTP/1.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body + "GET /next HTTP/1.1\r\n\r\n"
+        let result = parseAll(input, chunkSize: 997)
+        #expect(result.error == nil)
+        #expect(result.requests.map(\.path) == ["/big", "/next"])
+        #expect(result.requests.first?.body.count == 200_000)
+        #expect(result.requests.first.map { String(decoding: $0.body, as: UTF8.self) == body } == true)
+    }
+
     @Test func pipelinedRequestsInOneBuffer() {
         let input = (1...5).map { "GET /r\($0) HTTP/1.1\r\nHost: h\r\n\r\n" }.joined()
         let result = parseAll(input)
