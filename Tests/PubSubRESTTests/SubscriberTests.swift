@@ -46,6 +46,26 @@ struct SubscriberTests {
         #expect(again.isEmpty)
     }
 
+    @Test("10,000 messages drain quickly with the default settings")
+    func drainsBacklog() async throws {
+        let client = try await Emulator.shared().client()
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 60)
+        let published = try await publish(client, topic: topic, count: 10_000)
+        let recorder = Recorder()
+        var settings = Subscriber.Settings.default
+        if let pullers = ProcessInfo.processInfo.environment["SUB_PULLERS"].flatMap(Int.init) { settings.numPullers = pullers }
+        if let handlers = ProcessInfo.processInfo.environment["SUB_HANDLERS"].flatMap(Int.init) { settings.maxConcurrentHandlers = handlers }
+        let subscriber = Subscriber(client: client, subscription: sub, settings: settings)
+        let started = ContinuousClock.now
+        try await runUntil(subscriber, timeout: 120, handler: { message in
+            recorder.record(message)
+        }, until: { recorder.distinctCount >= 10_000 })
+        let elapsed = ContinuousClock.now - started
+        print("Subscriber drained 10000 messages in \(elapsed): \(Int(10_000 / Double(elapsed.components.seconds + 1))) msgs/s or better")
+        #expect(Set(recorder.ids) == Set(published.keys))
+        #expect(subscriber.statistics.acked == recorder.deliveries)
+    }
+
     @Test("a handler slower than the ack deadline keeps its lease and is not redelivered")
     func slowHandlerLeaseIsExtended() async throws {
         let emulator = try await Emulator.shared()
@@ -173,8 +193,10 @@ struct SubscriberTests {
         let remaining = Set(published.keys).subtracting(handled.ids)
         try await runUntil(secondSubscriber, timeout: 40, handler: { message in
             second.record(message)
-        }, until: { Set(second.ids).isSuperset(of: remaining) })
+        }, until: { Set(second.ids).isSuperset(of: remaining) || ContinuousClock.now - secondStarted > .seconds(30) })
         #expect(ContinuousClock.now - secondStarted < .seconds(30))
+        let missing = Set(published.keys).subtracting(handled.ids).subtracting(second.ids)
+        #expect(missing.isEmpty, "lost: \(missing.count), first saw them: \(missing.filter { first.ids.contains($0) }.count)")
         #expect(Set(handled.ids).union(second.ids) == Set(published.keys))
     }
 
@@ -282,7 +304,9 @@ struct SubscriberTests {
         let stats = try await proxy.stats()
         #expect(stats.faults["status"] == 10)
         #expect(stats.faults["reset"] == 5)
-        #expect(subscriber.statistics.pullFailures >= 15)
+        // libcurl itself resends a request whose reused connection was reset, so not every
+        // reset reaches the subscriber.
+        #expect(subscriber.statistics.pullFailures >= 10)
         #expect(subscriber.statistics.acked == recorder.deliveries)
     }
 }

@@ -102,7 +102,13 @@ public final class Subscriber: Sendable {
                 inner.addTask { await self.leaseLoop() }
                 inner.addTask { await self.flushTimer() }
                 await withTaskGroup(of: Void.self) { work in
-                    work.addTask { await self.pullPhase() }
+                    work.addTask {
+                        await self.pullPhase()
+                        let queued = self.core.nackQueued()
+                        if queued > 0 {
+                            self.logger.info("Nacked queued messages on shutdown", metadata: ["count": "\(queued)"])
+                        }
+                    }
                     work.addTask { await self.handlerPhase(handler) }
                 }
                 let held = core.nackAllHeld()

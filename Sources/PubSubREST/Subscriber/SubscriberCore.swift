@@ -93,13 +93,13 @@ final class SubscriberCore: Sendable {
         }
     }
 
-    /// Stops pulling and dispatching: idle handler tasks and waiting pullers are released,
-    /// queued messages are nacked. Returns the number nacked; the first call only.
-    @discardableResult
-    func stop(fatal: PubSubError? = nil) -> Int {
-        let (wakeups, nacked) = state.withLock { s -> (Wakeups, Int) in
+    /// Stops pulling and dispatching: idle handler tasks and waiting pullers are released.
+    /// Queued messages stay leased until `nackQueued` (after the pulls ended, so that no pull
+    /// in flight picks them up again). Later calls only record `fatal` when none is yet.
+    func stop(fatal: PubSubError? = nil) {
+        let wakeups = state.withLock { s -> Wakeups in
             if let fatal, s.fatalError == nil { s.fatalError = fatal }
-            guard !s.stopping else { return (Wakeups(), 0) }
+            guard !s.stopping else { return Wakeups() }
             s.stopping = true
             var wakeups = Wakeups()
             wakeups.workers = s.idleWorkers.map { ($0, nil) }
@@ -108,6 +108,14 @@ final class SubscriberCore: Sendable {
             s.idleWorkers = []
             s.waitingPullers = []
             s.stopWaiters = []
+            return wakeups
+        }
+        wakeups.resume()
+    }
+
+    /// Nacks the messages pulled but never handed to a handler. Returns how many.
+    func nackQueued() -> Int {
+        let nacked = state.withLock { s -> Int in
             var nacked = 0
             for case let message? in s.queue[s.queueHead...] where s.leases[message.ackID]?.dispatched == false {
                 s.removeLease(message.ackID)
@@ -116,9 +124,8 @@ final class SubscriberCore: Sendable {
             }
             s.queue = []
             s.queueHead = 0
-            return (wakeups, nacked)
+            return nacked
         }
-        wakeups.resume()
         flushSignal.yield()
         return nacked
     }
