@@ -102,13 +102,7 @@ public final class Subscriber: Sendable {
                 inner.addTask { await self.leaseLoop() }
                 inner.addTask { await self.flushTimer() }
                 await withTaskGroup(of: Void.self) { work in
-                    work.addTask {
-                        await self.pullPhase()
-                        let queued = self.core.nackQueued()
-                        if queued > 0 {
-                            self.logger.info("Nacked queued messages on shutdown", metadata: ["count": "\(queued)"])
-                        }
-                    }
+                    work.addTask { await self.pullPhase() }
                     work.addTask { await self.handlerPhase(handler) }
                 }
                 let held = core.nackAllHeld()
@@ -165,10 +159,11 @@ public final class Subscriber: Sendable {
 
     // MARK: Pulling
 
-    private enum PullEvent { case puller, stopped, graceOver }
+    private enum PullEvent { case puller, stopped, quiet }
 
-    /// Runs the pullers until stop. In-flight pulls get a moment to bring back what the
-    /// server already sent, then are cancelled (an empty long-poll would hold for ~90 s).
+    /// Runs the pullers until stop. In-flight pulls are then left running while shutdown's
+    /// nacks are flushed, and cancelled once all is quiet (see `pullsMayBeCancelled`): an
+    /// empty long-poll would hold for ~90 s.
     private func pullPhase() async {
         await withTaskGroup(of: PullEvent.self) { group in
             for index in 0..<settings.numPullers {
@@ -190,10 +185,16 @@ public final class Subscriber: Sendable {
                 case .stopped:
                     stopped = true
                     group.addTask {
-                        try? await Task.sleep(for: .milliseconds(250))
-                        return .graceOver
+                        while !self.core.pullsMayBeCancelled(quiet: .milliseconds(300)) {
+                            do {
+                                try await Task.sleep(for: .milliseconds(20))
+                            } catch {
+                                break
+                            }
+                        }
+                        return .quiet
                     }
-                case .graceOver:
+                case .quiet:
                     group.cancelAll()
                 }
                 if stopped && pullers == 0 {
@@ -374,12 +375,14 @@ public final class Subscriber: Sendable {
                     }
                 }
             }
-            for batch in nacks.chunks(of: settings.maxAckBatchSize) {
+            let nackBatches = nacks.chunks(of: settings.maxAckBatchSize)
+            for (index, batch) in nackBatches.enumerated() {
+                let last = index == nackBatches.count - 1
                 do {
                     try await client.modifyAckDeadline(subscription: subscription, ackIDs: batch, seconds: 0)
-                    core.nacked(batch.count, failed: false)
+                    core.nacked(batch.count, failed: false, last: last)
                 } catch {
-                    core.nacked(batch.count, failed: true)
+                    core.nacked(batch.count, failed: true, last: last)
                     logger.warning("Nacks failed; the messages will be redelivered when their deadline passes", metadata: ["count": "\(batch.count)", "error": "\(error)"])
                 }
             }

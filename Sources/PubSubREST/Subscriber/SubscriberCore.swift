@@ -40,6 +40,8 @@ final class SubscriberCore: Sendable {
         var ackWaiters: [String: CheckedContinuation<Void, any Error>] = [:]
         var stats = Subscriber.Statistics()
         var pullsFailing = false
+        var lastShutdownActivity = ContinuousClock.now
+        var nackFlushInFlight = false
         var fatalError: PubSubError?
         /// The subscription's ack deadline, set once `run` fetched the subscription.
         var ackDeadlineSeconds = 10
@@ -93,14 +95,15 @@ final class SubscriberCore: Sendable {
         }
     }
 
-    /// Stops pulling and dispatching: idle handler tasks and waiting pullers are released.
-    /// Queued messages stay leased until `nackQueued` (after the pulls ended, so that no pull
-    /// in flight picks them up again). Later calls only record `fatal` when none is yet.
+    /// Stops pulling and dispatching: idle handler tasks and waiting pullers are released,
+    /// and queued messages are nacked at once, while the pulls in flight can still take them
+    /// back (see `pullsMayBeCancelled`). Later calls only record `fatal` when none is yet.
     func stop(fatal: PubSubError? = nil) {
         let wakeups = state.withLock { s -> Wakeups in
             if let fatal, s.fatalError == nil { s.fatalError = fatal }
             guard !s.stopping else { return Wakeups() }
             s.stopping = true
+            s.lastShutdownActivity = .now
             var wakeups = Wakeups()
             wakeups.workers = s.idleWorkers.map { ($0, nil) }
             wakeups.pullers = s.waitingPullers.map { ($0, nil) }
@@ -108,26 +111,30 @@ final class SubscriberCore: Sendable {
             s.idleWorkers = []
             s.waitingPullers = []
             s.stopWaiters = []
-            return wakeups
-        }
-        wakeups.resume()
-    }
-
-    /// Nacks the messages pulled but never handed to a handler. Returns how many.
-    func nackQueued() -> Int {
-        let nacked = state.withLock { s -> Int in
-            var nacked = 0
             for case let message? in s.queue[s.queueHead...] where s.leases[message.ackID]?.dispatched == false {
                 s.removeLease(message.ackID)
                 s.pendingNacks.append(message.ackID)
-                nacked += 1
+                s.stats.nackedOnShutdown += 1
             }
             s.queue = []
             s.queueHead = 0
-            return nacked
+            return wakeups
         }
+        wakeups.resume()
         flushSignal.yield()
-        return nacked
+    }
+
+    /// Whether the pulls still in flight during shutdown may be cancelled now.
+    ///
+    /// The emulator does not notice a cancelled long-poll: it keeps it, and hands it the next
+    /// messages that become available, which are then lost until their ack deadline passes.
+    /// So pulls are left running while the nacks of shutdown are flushed (the nacked messages
+    /// come back through them, and are nacked again), and only cancelled once nothing has
+    /// happened for `quiet`: no pull brought messages and no nack is pending or in flight.
+    func pullsMayBeCancelled(quiet: Duration) -> Bool {
+        state.withLock { s in
+            s.pendingNacks.isEmpty && !s.nackFlushInFlight && ContinuousClock.now - s.lastShutdownActivity >= quiet
+        }
     }
 
     /// Returns once `stop` was called.
@@ -244,6 +251,14 @@ final class SubscriberCore: Sendable {
             s.stats.pulls += 1
             let deadline = Duration.seconds(s.ackDeadlineSeconds)
             let firstExtension = now + deadline - Self.grace(deadline, settings)
+            if s.stopping {
+                // Shutting down: give them back at once.
+                s.stats.received += messages.count
+                s.stats.nackedOnShutdown += messages.count
+                s.pendingNacks += messages.map(\.ackID)
+                if !messages.isEmpty { s.lastShutdownActivity = .now }
+                return Wakeups()
+            }
             for message in messages {
                 guard s.leases[message.ackID] == nil else { continue }
                 let bytes = message.message.byteSize
@@ -255,6 +270,7 @@ final class SubscriberCore: Sendable {
             return s.pump(settings)
         }
         wakeups.resume()
+        if !messages.isEmpty && isStopping { flushSignal.yield() }
     }
 
     /// Records a failed pull; true when pulls were succeeding until now.
@@ -326,6 +342,7 @@ final class SubscriberCore: Sendable {
                 s.pendingAcks = []
                 s.pendingNacks = []
             }
+            if !s.pendingNacks.isEmpty { s.nackFlushInFlight = true }
             return (s.pendingAcks, s.pendingNacks)
         }
     }
@@ -350,9 +367,13 @@ final class SubscriberCore: Sendable {
         }
     }
 
-    func nacked(_ count: Int, failed: Bool) {
+    func nacked(_ count: Int, failed: Bool, last: Bool) {
         state.withLock { s in
             if failed { s.stats.ackFailures += count } else { s.stats.nacked += count }
+            if last {
+                s.nackFlushInFlight = false
+                if s.stopping { s.lastShutdownActivity = .now }
+            }
         }
     }
 
@@ -373,6 +394,7 @@ final class SubscriberCore: Sendable {
                 s.removeLease(id)
                 s.pendingNacks.append(id)
             }
+            s.stats.nackedOnShutdown += ids.count
             s.queue = []
             s.queueHead = 0
             return ids.count

@@ -117,6 +117,9 @@ extension Subscriber {
         /// Ack IDs nacked (modifyAckDeadline 0) successfully: thrown handlers, explicit nacks,
         /// and messages given back on shutdown.
         public var nacked: Int = 0
+        /// Messages given back (nacked) by shutdown: pulled but never handed to a handler, or
+        /// in a handler that outlived `shutdownTimeout`.
+        public var nackedOnShutdown: Int = 0
         /// Ack IDs whose acknowledge or nack request failed for good.
         public var ackFailures: Int = 0
         /// Ack IDs whose lease was extended (one per ID per extension).
