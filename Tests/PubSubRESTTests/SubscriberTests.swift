@@ -309,6 +309,120 @@ struct SubscriberTests {
         #expect(subscriber.statistics.pullFailures >= 10)
         #expect(subscriber.statistics.acked == recorder.deliveries)
     }
+
+    @Test("maxOutstandingBytes bounds the bytes in handlers: one message at a time when it is tiny")
+    func byteFlowControl() async throws {
+        let client = try await Emulator.shared().client()
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 30)
+        _ = try await publish(client, topic: topic, count: 10)
+
+        let running = Counter()
+        let maxRunning = Counter()
+        let done = Counter()
+        let subscriber = Subscriber(client: client, subscription: sub, settings: Subscriber.Settings(maxOutstandingBytes: 1))
+        try await runUntil(subscriber, timeout: 60, handler: { _ in
+            maxRunning.raise(to: running.increment())
+            try await Task.sleep(for: .milliseconds(100))
+            running.decrement()
+            done.increment()
+        }, until: { done.value >= 10 })
+        #expect(maxRunning.value == 1)
+        #expect(subscriber.statistics.acked == 10)
+    }
+
+    @Test("a handler still running at shutdownTimeout is cancelled and its message nacked")
+    func shutdownTimeoutNacksRunningHandlers() async throws {
+        let client = try await Emulator.shared().client()
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 60)
+        let published = try await publish(client, topic: topic, count: 1)
+
+        let started = Counter()
+        let cancelled = Counter()
+        let subscriber = Subscriber(client: client, subscription: sub, settings: Subscriber.Settings(shutdownTimeout: .seconds(1)))
+        let shutdownAt = Box<ContinuousClock.Instant?>(nil)
+        try await withTimeout(30, "shutdown with a stuck handler") {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await subscriber.run { _ in
+                        started.increment()
+                        do {
+                            try await Task.sleep(for: .seconds(60))
+                        } catch {
+                            cancelled.increment()
+                            throw error
+                        }
+                    }
+                }
+                try await waitUntil { started.value >= 1 }
+                shutdownAt.withLock { $0 = .now }
+                await subscriber.shutdown()
+                try await group.waitForAll()
+            }
+        }
+        let took = ContinuousClock.now - (shutdownAt.withLock { $0 } ?? .now)
+        #expect(took < .seconds(10))
+        #expect(cancelled.value == 1)
+        // Pulls still in flight may bring the nacked message back once more; it is nacked again.
+        #expect(subscriber.statistics.nackedOnShutdown >= 1)
+        #expect(subscriber.statistics.acked == 0)
+
+        // Nacked: back well before the 60 s deadline.
+        let second = Recorder()
+        try await runUntil(Subscriber(client: client, subscription: sub), timeout: 30, handler: { message in
+            second.record(message)
+        }, until: { second.distinctCount >= 1 })
+        #expect(Set(second.ids) == Set(published.keys))
+    }
+
+    @Test("after maxExtension a lease is let go and the message is redelivered")
+    func maxExtensionLetsGo() async throws {
+        let client = try await Emulator.shared().client()
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 10)
+        _ = try await publish(client, topic: topic, count: 1)
+
+        let recorder = Recorder()
+        let subscriber = Subscriber(client: client, subscription: sub, settings: Subscriber.Settings(maxExtension: .seconds(2)))
+        try await runUntil(subscriber, timeout: 40, handler: { message in
+            if recorder.record(message) == 1 {
+                // Hold the first delivery until the redelivery arrives.
+                try await withTimeout(30, "redelivery") { try await waitUntil { recorder.deliveries >= 2 } }
+            }
+        }, until: { recorder.deliveries >= 2 })
+        #expect(recorder.maxDeliveries >= 2)
+        #expect(subscriber.statistics.expired >= 1)
+        #expect(subscriber.statistics.leaseExtensions == 0)
+    }
+
+    @Test("ackWithResult reports an acknowledgement the server rejected")
+    func ackWithResultReportsFailure() async throws {
+        let client = try await Emulator.shared().client()
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 30)
+        _ = try await publish(client, topic: topic, count: 1)
+
+        let outcome = Box<String?>(nil)
+        let subscriber = Subscriber(client: client, subscription: sub)
+        try await withTimeout(60, "ackWithResult failure") {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // The deleted subscription may also end run with NOT_FOUND.
+                    _ = try? await subscriber.run { message in
+                        try await client.deleteSubscription(sub)
+                        do {
+                            try await message.ackWithResult()
+                            outcome.withLock { $0 = "acked" }
+                        } catch let error as PubSubError {
+                            outcome.withLock { $0 = "\(error.kind)/\(error.code?.rawValue ?? "")" }
+                        }
+                    }
+                }
+                try await waitUntil { outcome.withLock { $0 } != nil }
+                await subscriber.shutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(outcome.withLock { $0 } == "ackFailed/NOT_FOUND")
+        #expect(subscriber.statistics.ackFailures >= 1)
+    }
 }
 
 // MARK: - Helpers
@@ -420,4 +534,10 @@ final class IntLog: Sendable {
     private let state = Mutex<[Int]>([])
     func append(_ value: Int) { state.withLock { $0.append(value) } }
     var values: [Int] { state.withLock { $0 } }
+}
+
+final class Box<Value: Sendable>: Sendable {
+    private let state: Mutex<Value>
+    init(_ value: Value) { state = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout sending Value) -> R) -> R { state.withLock { body(&$0) } }
 }

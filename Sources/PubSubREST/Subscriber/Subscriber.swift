@@ -103,7 +103,13 @@ public final class Subscriber: Sendable {
                 inner.addTask { await self.flushTimer() }
                 await withTaskGroup(of: Void.self) { work in
                     work.addTask { await self.pullPhase() }
-                    work.addTask { await self.handlerPhase(handler) }
+                    work.addTask {
+                        await self.handlerPhase(handler)
+                        let held = self.core.handlersFinished()
+                        if held > 0 {
+                            self.logger.info("Nacked held messages on shutdown", metadata: ["count": "\(held)"])
+                        }
+                    }
                 }
                 let held = core.nackAllHeld()
                 if held > 0 {
@@ -161,8 +167,8 @@ public final class Subscriber: Sendable {
 
     private enum PullEvent { case puller, stopped, quiet }
 
-    /// Runs the pullers until stop. In-flight pulls are then left running while shutdown's
-    /// nacks are flushed, and cancelled once all is quiet (see `pullsMayBeCancelled`): an
+    /// Runs the pullers until stop. In-flight pulls are then left running while handlers
+    /// finish and shutdown's nacks are flushed, and cancelled once all is quiet (see `pullsMayBeCancelled`): an
     /// empty long-poll would hold for ~90 s.
     private func pullPhase() async {
         await withTaskGroup(of: PullEvent.self) { group in

@@ -42,6 +42,7 @@ final class SubscriberCore: Sendable {
         var pullsFailing = false
         var lastShutdownActivity = ContinuousClock.now
         var nackFlushInFlight = false
+        var handlersDone = false
         var fatalError: PubSubError?
         /// The subscription's ack deadline, set once `run` fetched the subscription.
         var ackDeadlineSeconds = 10
@@ -130,10 +131,11 @@ final class SubscriberCore: Sendable {
     /// messages that become available, which are then lost until their ack deadline passes.
     /// So pulls are left running while the nacks of shutdown are flushed (the nacked messages
     /// come back through them, and are nacked again), and only cancelled once nothing has
-    /// happened for `quiet`: no pull brought messages and no nack is pending or in flight.
+    /// happened for `quiet`: handlers are done (their messages acked or nacked), no pull
+    /// brought messages and no nack is pending or in flight.
     func pullsMayBeCancelled(quiet: Duration) -> Bool {
         state.withLock { s in
-            s.pendingNacks.isEmpty && !s.nackFlushInFlight && ContinuousClock.now - s.lastShutdownActivity >= quiet
+            s.handlersDone && s.pendingNacks.isEmpty && !s.nackFlushInFlight && ContinuousClock.now - s.lastShutdownActivity >= quiet
         }
     }
 
@@ -384,6 +386,18 @@ final class SubscriberCore: Sendable {
     }
 
     // MARK: - Shutdown sweeps
+
+    /// Every handler task has ended: nacks what is still held and allows cancelling pulls.
+    /// Returns how many were nacked.
+    func handlersFinished() -> Int {
+        let held = nackAllHeld()
+        state.withLock {
+            $0.handlersDone = true
+            $0.lastShutdownActivity = .now
+        }
+        flushSignal.yield()
+        return held
+    }
 
     /// Nacks every message still held (queued, or in a handler that did not finish in time).
     /// Returns how many.
