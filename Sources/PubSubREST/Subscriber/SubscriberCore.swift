@@ -212,10 +212,6 @@ final class SubscriberCore: Sendable {
         wakeups.resume()
     }
 
-    func handlerStarted() {
-        state.withLock { $0.stats.handlersStarted += 1 }
-    }
-
     // MARK: - Pulling
 
     /// How many messages the next pull may ask for, waiting while flow control allows too few;
@@ -486,6 +482,7 @@ extension SubscriberCore.State {
             leases[message.ackID]?.dispatched = true
             runningCount += 1
             runningBytes += lease.bytes
+            stats.handlersStarted += 1
             return SubscriberCore.Work(message: message, bytes: lease.bytes)
         }
         return nil
