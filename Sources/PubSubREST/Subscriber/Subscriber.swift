@@ -14,9 +14,18 @@ import Synchronization
 /// ```
 ///
 /// `run` keeps receiving until `shutdown()` is called or its task is cancelled; both shut down
-/// gracefully: pulls stop (in-flight long-polls are cancelled), queued messages are nacked,
-/// running handlers get `Settings.shutdownTimeout` to finish (then they are cancelled and
-/// their messages nacked), pending acks and nacks are flushed, and `run` returns.
+/// gracefully, in this order:
+/// 1. no new pull starts; messages pulled but not yet handed to a handler are nacked at once;
+/// 2. running handlers get `Settings.shutdownTimeout` to finish (then they are cancelled and
+///    their messages nacked); leases stay extended meanwhile;
+/// 3. pulls still in flight are cancelled once nothing happened for 300 ms (what they bring
+///    back meanwhile is nacked at once). They are not cancelled earlier because the emulator
+///    keeps a cancelled long-poll open and hands it the next available messages (the ones
+///    just nacked), which then stay invisible until their ack deadline;
+/// 4. the last acks and nacks are flushed, and `run` returns.
+///
+/// Nothing acked is lost and nothing held is dropped silently: every message is acked, or
+/// nacked, or (only after `maxExtension`, logged) let go to expire.
 ///
 /// Inside, a task group holds the pullers, the handler tasks, the lease ticker and the ack
 /// flusher. Because a cancelled task group cancels every child at once, the group runs in
@@ -191,7 +200,9 @@ public final class Subscriber: Sendable {
                 case .stopped:
                     stopped = true
                     group.addTask {
-                        while !self.core.pullsMayBeCancelled(quiet: .milliseconds(300)) {
+                        // Bounded, in case nacks keep failing.
+                        let deadline = ContinuousClock.now + self.settings.shutdownTimeout + .seconds(10)
+                        while !self.core.pullsMayBeCancelled(quiet: .milliseconds(300)) && ContinuousClock.now < deadline {
                             do {
                                 try await Task.sleep(for: .milliseconds(20))
                             } catch {
