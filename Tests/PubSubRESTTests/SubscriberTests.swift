@@ -438,14 +438,14 @@ struct SubscriberTests {
 // MARK: - Helpers
 
 /// A client for `host` with quick retries of acks and modacks.
-func subscriberClient(_ host: String) -> PubSubClient {
+private func subscriberClient(_ host: String) -> PubSubClient {
     var configuration = PubSubClient.Configuration.default
     configuration.emulatorHost = host
     configuration.retry = RetrySettings(initialRetryDelay: .milliseconds(20), maxRetryDelay: .milliseconds(500), totalTimeout: .seconds(30), rpcTimeout: .seconds(10))
     return PubSubClient(projectID: "test-project", configuration: configuration)
 }
 
-func makeSubscription(_ client: PubSubClient, ackDeadlineSeconds: Int) async throws -> (topic: String, subscription: String) {
+private func makeSubscription(_ client: PubSubClient, ackDeadlineSeconds: Int) async throws -> (topic: String, subscription: String) {
     let topic = uniqueName("topic")
     let sub = uniqueName("sub")
     try await client.createTopic(topic)
@@ -454,7 +454,7 @@ func makeSubscription(_ client: PubSubClient, ackDeadlineSeconds: Int) async thr
 }
 
 /// Publishes `count` messages ("message-<i>") in requests of 1000; returns data by message ID.
-func publish(_ client: PubSubClient, topic: String, count: Int) async throws -> [String: Data] {
+private func publish(_ client: PubSubClient, topic: String, count: Int) async throws -> [String: Data] {
     var result: [String: Data] = [:]
     for start in stride(from: 0, to: count, by: 1000) {
         let messages = (start..<min(start + 1000, count)).map { PubSubMessage("message-\($0)", attributes: ["index": "\($0)"]) }
@@ -466,7 +466,7 @@ func publish(_ client: PubSubClient, topic: String, count: Int) async throws -> 
 
 /// Runs `subscriber` with `handler` until `condition` holds (then `settle` longer), shuts it
 /// down, and checks that `run` returned normally; all within `timeout` seconds.
-func runUntil(
+private func runUntil(
     _ subscriber: Subscriber, timeout: Double,
     handler: @escaping @Sendable (Subscriber.Message) async throws -> Void,
     until condition: @escaping @Sendable () -> Bool,
@@ -483,11 +483,11 @@ func runUntil(
     }
 }
 
-func waitUntil(_ condition: @Sendable () -> Bool) async throws {
+private func waitUntil(_ condition: @Sendable () -> Bool) async throws {
     while !condition() { try await Task.sleep(for: .milliseconds(20)) }
 }
 
-func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+private func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -500,13 +500,13 @@ func withTimeout<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escapi
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
+private struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// Deliveries seen by a handler, by message ID.
-final class Recorder: Sendable {
+private final class Recorder: Sendable {
     private struct State {
         var deliveries: [String: Int] = [:]
         var data: [String: Data] = [:]
@@ -531,7 +531,7 @@ final class Recorder: Sendable {
     var dataByID: [String: Data] { state.withLock { $0.data } }
 }
 
-final class Counter: Sendable {
+private final class Counter: Sendable {
     private let state = Mutex(0)
     @discardableResult
     func increment() -> Int { state.withLock { $0 += 1; return $0 } }
@@ -540,13 +540,13 @@ final class Counter: Sendable {
     var value: Int { state.withLock { $0 } }
 }
 
-final class IntLog: Sendable {
+private final class IntLog: Sendable {
     private let state = Mutex<[Int]>([])
     func append(_ value: Int) { state.withLock { $0.append(value) } }
     var values: [Int] { state.withLock { $0 } }
 }
 
-final class Box<Value: Sendable>: Sendable {
+private final class Box<Value: Sendable>: Sendable {
     private let state: Mutex<Value>
     init(_ value: Value) { state = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout sending Value) -> R) -> R { state.withLock { body(&$0) } }
