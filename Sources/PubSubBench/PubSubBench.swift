@@ -46,6 +46,22 @@ struct PubSubBench: AsyncParsableCommand {
     @Option(help: "wrk connections for the http scenario.") var connections = 64
     @Option(help: "wrk seconds for the http scenario.") var wrkSeconds = 15
     @Flag(help: "One JSON object per scenario per line instead of a table.") var json = false
+    @Option(help: "Publisher countThreshold (default: the library's, 100).") var countThreshold: Int?
+    @Option(help: "Publisher maxOutstandingMessages (default: the library's, 1000).") var maxOutstanding: Int?
+    @Option(help: "Publisher maxConcurrentBatches (default: the library's, 10).") var maxBatches: Int?
+
+    var publisherSettings: Publisher.Settings {
+        var settings = Publisher.Settings.default
+        if let countThreshold { settings.countThreshold = countThreshold }
+        if let maxOutstanding { settings.maxOutstandingMessages = maxOutstanding }
+        if let maxBatches { settings.maxConcurrentBatches = maxBatches }
+        return settings
+    }
+
+    var settingsLabel: String {
+        let s = publisherSettings
+        return s == .default ? "defaults" : "countThreshold=\(s.countThreshold) maxOutstandingMessages=\(s.maxOutstandingMessages) maxConcurrentBatches=\(s.maxConcurrentBatches)"
+    }
 
     mutating func run() async throws {
         let scenarios: [Scenario] = scenario == .all
@@ -76,7 +92,7 @@ struct PubSubBench: AsyncParsableCommand {
     func publishScenario(_ client: PubSubClient) async throws -> BenchResult {
         let topic = uniqueName("bench-pub")
         try await client.createTopic(topic)
-        let publisher = try Publisher(client: client, topic: topic)
+        let publisher = try Publisher(client: client, topic: topic, settings: publisherSettings)
         let payload = Data(repeating: UInt8(ascii: "x"), count: size)
         try await publishConcurrently(publisher, count: warmup, payload: payload)
         Memory.resetPeak()
@@ -90,7 +106,7 @@ struct PubSubBench: AsyncParsableCommand {
         return BenchResult(
             scenario: "publish", messages: messages, seconds: elapsed.inSeconds,
             peakRSSMB: Memory.peakMB(), cpuSeconds: cpu,
-            extra: ["size_bytes": "\(size)", "settings": "defaults"]
+            extra: ["size_bytes": "\(size)", "settings": settingsLabel]
         )
     }
 
