@@ -42,10 +42,14 @@ let package = Package(
             ]
         ),
 
+        // epoll, eventfd and accept4 for MiniHTTP (not imported by Glibc).
+        .systemLibrary(name: "CMiniHTTPLinux"),
+
         // The small socket HTTP server.
         .target(
             name: "MiniHTTP",
             dependencies: [
+                "CMiniHTTPLinux",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
