@@ -145,3 +145,61 @@ public final class FaultProxy: Sendable {
 
     public func stop() { child.stop() }
 }
+
+/// Where SwiftPM put this package's executables: beside the test bundle.
+public func builtProductPath(_ name: String) throws -> String {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+        Bundle.main.bundleURL.deletingLastPathComponent(),
+        Bundle.main.bundleURL,
+    ]
+    for directory in candidates {
+        let path = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw EmulatorError("the executable \(name) was not found beside the test bundle (\(candidates.map(\.path))); run `swift build` first")
+}
+
+/// Runs a command to completion with a time limit; returns exit status, stdout and stderr.
+public func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    stdin: String? = nil, timeout: Duration = .seconds(60)
+) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    if let stdin {
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
+    // Read both pipes off the cooperative pool so a chatty child cannot block on a full pipe.
+    async let stdoutData = readToEnd(out.fileHandleForReading)
+    async let stderrData = readToEnd(err.fileHandleForReading)
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+        if ContinuousClock.now > deadline {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw EmulatorError("\(executable) \(arguments) did not finish within \(timeout)")
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    let (o, e) = await (stdoutData, stderrData)
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+private func readToEnd(_ handle: FileHandle) async -> Data {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(returning: handle.readDataToEndOfFile())
+        }
+    }
+}
