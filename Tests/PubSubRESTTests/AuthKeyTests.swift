@@ -206,12 +206,12 @@ extension AuthTests {
         }
 
         @Test("RS256 signature equals `openssl dgst -sha256 -sign` over the same input")
-        func signatureMatchesOpenSSLCommandLine() throws {
+        func signatureMatchesOpenSSLCommandLine() async throws {
             let key = try AuthFixtures.load()
             let jwt = try key.signedJWT(audience: "https://pubsub.googleapis.com/", issuedAt: Self.issuedAt)
             let parts = jwt.split(separator: ".")
             let signingInput = Data((parts[0] + "." + parts[1]).utf8)
-            let result = try runProcess(["openssl", "dgst", "-sha256", "-sign", AuthFixtures.keyPEM], stdin: signingInput)
+            let result = try await runProcess(["openssl", "dgst", "-sha256", "-sign", AuthFixtures.keyPEM], stdin: signingInput)
             try #require(result.status == 0, "openssl failed: \(result.stderrText)")
             #expect(result.stdout.count == 256)
             #expect(Base64URL.decode(String(parts[2])) == result.stdout)
@@ -234,16 +234,16 @@ extension AuthTests {
 
     @Suite("google-auth verifies our JWTs")
     struct GoogleVerifierTests {
-        func verify(_ token: String, audience: String) throws -> ProcessResult {
-            try runProcess(["python3", AuthFixtures.verifyScript, token, AuthFixtures.certPEM, audience])
+        func verify(_ token: String, audience: String) async throws -> ProcessResult {
+            try await runProcess(["python3", AuthFixtures.verifyScript, token, AuthFixtures.certPEM, audience])
         }
 
         @Test("google.auth.jwt.decode accepts a library JWT and reads back its claims")
-        func acceptsLibraryJWT() throws {
+        func acceptsLibraryJWT() async throws {
             let key = try AuthFixtures.load()
             let audience = "https://pubsub.googleapis.com/"
             let jwt = try key.signedJWT(audience: audience)
-            let result = try verify(jwt, audience: audience)
+            let result = try await verify(jwt, audience: audience)
             #expect(result.status == 0, "google-auth rejected it: \(result.stdoutText) \(result.stderrText)")
             let decoded = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
             let claims = try #require(decoded["claims"] as? [String: Any])
@@ -256,7 +256,7 @@ extension AuthTests {
         }
 
         @Test("google.auth.jwt.decode rejects a tampered JWT and a wrong audience")
-        func rejectsTampered() throws {
+        func rejectsTampered() async throws {
             let key = try AuthFixtures.load()
             let audience = "https://pubsub.googleapis.com/"
             let jwt = try key.signedJWT(audience: audience)
@@ -266,11 +266,11 @@ extension AuthTests {
             claims["sub"] = "attacker@example.com"
             let forgedClaims = Base64URL.encode(try JSONSerialization.data(withJSONObject: claims))
             let tampered = [parts[0], forgedClaims, parts[2]].joined(separator: ".")
-            let result = try verify(tampered, audience: audience)
+            let result = try await verify(tampered, audience: audience)
             #expect(result.status == 1)
             #expect(result.stdoutText.contains("REJECTED"))
 
-            let wrongAudience = try verify(jwt, audience: "https://example.com/")
+            let wrongAudience = try await verify(jwt, audience: "https://example.com/")
             #expect(wrongAudience.status == 1)
         }
     }

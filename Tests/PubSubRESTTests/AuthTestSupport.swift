@@ -60,69 +60,101 @@ struct ProcessResult {
     var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 }
 
-/// Runs a command (found through `PATH`) to completion.
-func runProcess(_ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs a command (found through `PATH`) to completion without blocking a thread.
+///
+/// Standard input and output go through temporary files, not pipes: a pipe's end inherited by
+/// a concurrently started long-lived child (the token server) would keep EOF from arriving.
+func runProcess(_ arguments: [String], stdin: Data = Data()) async throws -> ProcessResult {
+    let directory = try AuthFixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let inputURL = directory.appendingPathComponent("stdin")
+    let outputURL = directory.appendingPathComponent("stdout")
+    let errorURL = directory.appendingPathComponent("stderr")
+    try stdin.write(to: inputURL)
+    try Data().write(to: outputURL)
+    try Data().write(to: errorURL)
+    let input = try FileHandle(forReadingFrom: inputURL)
+    let output = try FileHandle(forWritingTo: outputURL)
+    let errors = try FileHandle(forWritingTo: errorURL)
+    defer {
+        try? input.close()
+        try? output.close()
+        try? errors.close()
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    if let environment { process.environment = environment }
-    let output = Pipe()
-    let errors = Pipe()
-    let input = Pipe()
+    process.standardInput = input
     process.standardOutput = output
     process.standardError = errors
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, stdout: out, stderr: err)
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
+        do {
+            try process.run()
+        } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return ProcessResult(status: status, stdout: try Data(contentsOf: outputURL), stderr: try Data(contentsOf: errorURL))
 }
 
 /// `Fixtures/token_server.py` running on 127.0.0.1; stop it with `stop()` (in a `defer`).
 final class TestTokenServer {
     let process: Process
     let port: Int
+    private let directory: URL
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var hostPort: String { "127.0.0.1:\(port)" }
 
-    /// Starts the server with extra environment (`EXPIRES_IN`, `MODE`, `SLOW_SECONDS`, `ISSUE_DELAY`).
-    init(_ settings: [String: String] = [:]) throws {
+    /// Starts the server with extra environment (`EXPIRES_IN`, `MODE`, `SLOW_SECONDS`, `ISSUE_DELAY`)
+    /// and waits for the port it prints.
+    init(_ settings: [String: String] = [:]) async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["TEST_CERT"] = AuthFixtures.certPEM
         environment["PYTHONUNBUFFERED"] = "1"
         for (name, value) in settings { environment[name] = value }
+        let directory = try AuthFixtures.temporaryDirectory()
+        let outputURL = directory.appendingPathComponent("stdout")
+        try Data().write(to: outputURL)
+        let output = try FileHandle(forWritingTo: outputURL)
+        defer { try? output.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", AuthFixtures.tokenServerScript]
         process.environment = environment
-        let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.standardError
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
+
+        var port: Int?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while port == nil, process.isRunning, ContinuousClock.now < deadline {
+            let text = String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self)
+            if text.contains("\n") {
+                port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
         }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let port = Int(text) else {
-            process.terminate()
+        guard let port else {
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw PubSubError(kind: .transport, message: "token_server.py did not print its port (got \"\(text)\")")
+            try? FileManager.default.removeItem(at: directory)
+            throw PubSubError(kind: .transport, message: "token_server.py did not print its port")
         }
         self.process = process
         self.port = port
+        self.directory = directory
     }
 
+    /// Kills the server by its PID and waits for it.
     func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        try? FileManager.default.removeItem(at: directory)
     }
 
     struct Stats: Decodable, Equatable {

@@ -19,6 +19,7 @@ Endpoints:
 """
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -132,7 +133,20 @@ class Handler(BaseHTTPRequestHandler):
                                    "token_type": "Bearer"}))
 
 
+def exit_with_parent():
+    """Exits when the test process that started us is gone, so no server outlives a test run."""
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def main():
+    # The test runner may start us with SIGTERM blocked or ignored; make it stop us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
