@@ -2,19 +2,13 @@ import DaemonSupport
 import Logging
 import PubSubREST
 
-/// Stand-in until `Publisher` lands on main: publishes each message with one client call.
-/// TODO: replace with the batching `Publisher` (settings.timeout = config.publishTimeout).
-struct ClientPublisher: EventPublisher {
-    let client: PubSubClient
-    let topicID: String
+/// The one batching `Publisher` every request shares.
+extension Publisher: EventPublisher {}
 
-    func publish(_ message: PubSubMessage) async throws -> String {
-        try await client.publish(topic: topicID, messages: [message]).first ?? ""
-    }
-
-    func shutdown() async {}
-}
-
+/// A batching `Publisher` on `config.topicID` whose whole-batch timeout (retries included) is
+/// `config.publishTimeout`, so a message Pub/Sub does not acknowledge in that time fails.
 func makeDefaultPublisher(client: PubSubClient, config: ReservationsConfig, logger: Logger) throws -> any EventPublisher {
-    ClientPublisher(client: client, topicID: config.topicID)
+    var settings = Publisher.Settings.default
+    settings.timeout = config.publishTimeout
+    return try Publisher(client: client, topic: config.topicID, settings: settings, logger: logger)
 }

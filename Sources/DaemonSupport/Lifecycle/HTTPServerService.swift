@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import MiniHTTP
 import ServiceLifecycle
 
@@ -26,20 +27,75 @@ public final class HTTPServerService: Service, Sendable {
     }
 }
 
-/// Runs `operation`, giving up after `timeout` with ``TimeoutError``. The operation is
-/// cancelled when the time is up.
+/// Runs `operation`, giving up after `timeout` with ``TimeoutError``: the caller gets the
+/// error on time even when the operation ignores cancellation (it is cancelled, and its late
+/// result is dropped). Cancelling the caller throws `CancellationError` at once.
 public func withTimeout<T: Sendable>(
     _ timeout: Duration,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw TimeoutError(timeout: timeout)
+    let race = Race<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            race.start(continuation)
+            let work = Task {
+                do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                if !Task.isCancelled, race.finish(.failure(TimeoutError(timeout: timeout))) { work.cancel() }
+            }
+            race.onFinish { timer.cancel() }
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of several results resumes the continuation; the others are dropped.
+private final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var pending: Result<T, any Error>?
+        var done = false
+        var cleanup: [@Sendable () -> Void] = []
+    }
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let pending = state.pending { return pending }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.cleanup.append(action)
+            return false
+        }
+        if now { action() }
+    }
+
+    /// True when this result won.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (won, continuation, cleanup) = state.withLock { state -> (Bool, CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
+            if state.done { return (false, nil, []) }
+            state.done = true
+            let continuation = state.continuation
+            state.continuation = nil
+            if continuation == nil { state.pending = result }
+            let cleanup = state.cleanup
+            state.cleanup = []
+            return (true, continuation, cleanup)
+        }
+        continuation?.resume(with: result)
+        for action in cleanup { action() }
+        return won
     }
 }
 
