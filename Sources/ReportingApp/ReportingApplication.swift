@@ -94,7 +94,15 @@ public final class ReportingApplication: Sendable {
 
     /// Runs the subscriber until graceful shutdown.
     func receive() async throws {
-        let hasDeadLetter = try await cancelWhenGracefulShutdown { try await self.prepare() }
+        logger.info("Checking subscription", metadata: ["subscription": "\(config.subscriptionID)"])
+        let hasDeadLetter: Bool
+        do {
+            hasDeadLetter = try await cancelWhenGracefulShutdown { try await self.prepare() }
+        } catch {
+            // SIGTERM while Pub/Sub was still unreachable at start: a clean stop, not a failure.
+            if Task.isShuttingDownGracefully { return }
+            throw error
+        }
         readyFlag.value = true
         let subscriptionName = (try? client.subscriptionName(config.subscriptionID)) ?? config.subscriptionID
         logger.info("Subscribing to topic", metadata: [

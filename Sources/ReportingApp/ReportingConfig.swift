@@ -18,6 +18,9 @@ public struct ReportingConfig: Sendable {
     /// `SHUTDOWN_TIMEOUT`: seconds in-flight handlers get at shutdown before what is left is
     /// nacked. Default 10 s.
     public var shutdownTimeout: Duration
+    /// `MAX_OUTSTANDING_MESSAGES`: messages one replica holds at once (pulled, not yet acked).
+    /// Small enough that replicas share the load. Default 100.
+    public var maxOutstandingMessages: Int
     /// Message IDs remembered to count redeliveries (`reporting_duplicates_total`). Default 10,000.
     public var duplicateWindow: Int
     public var logLevel: Logger.Level
@@ -34,6 +37,7 @@ public struct ReportingConfig: Sendable {
         host: String = "0.0.0.0",
         shutdownTimeout: Duration = .seconds(10),
         duplicateWindow: Int = 10_000,
+        maxOutstandingMessages: Int = 100,
         logLevel: Logger.Level = .info,
         logFormat: LogFormat = .json
     ) {
@@ -44,6 +48,7 @@ public struct ReportingConfig: Sendable {
         self.host = host
         self.shutdownTimeout = shutdownTimeout
         self.duplicateWindow = duplicateWindow
+        self.maxOutstandingMessages = maxOutstandingMessages
         self.logLevel = logLevel
         self.logFormat = logFormat
     }
@@ -60,6 +65,7 @@ public struct ReportingConfig: Sendable {
             topicID: try env.resourceID("TOPIC_ID", default: defaultTopicID),
             port: port,
             shutdownTimeout: try env.seconds("SHUTDOWN_TIMEOUT", default: .seconds(10)),
+            maxOutstandingMessages: try env.count("MAX_OUTSTANDING_MESSAGES", default: 100, range: 1...10_000),
             logLevel: level,
             logFormat: format
         )

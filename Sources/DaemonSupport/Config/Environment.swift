@@ -49,6 +49,15 @@ public struct Environment: Sendable {
         }
     }
 
+    /// A whole number in `range`; `defaultValue` when unset.
+    public func count(_ name: String, default defaultValue: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let text = string(name) else { return defaultValue }
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigError(variable: name, reason: "is '\(text)': expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
     /// A positive number of seconds (fractions allowed); `defaultValue` when unset.
     public func seconds(_ name: String, default defaultValue: Duration) throws(ConfigError) -> Duration {
         guard let text = string(name) else { return defaultValue }
