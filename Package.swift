@@ -119,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MiniHTTPTests",
-            dependencies: ["MiniHTTP"]
+            dependencies: ["MiniHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "ServicesTests",

@@ -116,6 +116,25 @@ extension AuthTests {
             #expect(elapsed < .milliseconds(4500))
         }
 
+        @Test("OAuth2: a cancelled caller stops waiting at once; the shared refresh still serves the others")
+        func oauthCancelledWaiter() async throws {
+            let server = try await TestTokenServer(["ISSUE_DELAY": "1.5"])
+            defer { server.stop() }
+            let provider = try oauthProvider(server)
+            let patient = Task { try await provider.authorizationHeaderValue() }
+            let impatient = Task { try await provider.authorizationHeaderValue() }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            impatient.cancel()
+            let error = await expectPubSubError { _ = try await impatient.value }
+            #expect(error?.kind == .cancelled)
+            // Hang guard: the token is issued only 1.5 s after the request.
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(try await patient.value == "Bearer ya29.test-token-1")
+            #expect(try await provider.authorizationHeaderValue() == "Bearer ya29.test-token-1")
+            #expect(try await server.stats(transport: transport).token_issued == 1)
+        }
+
         @Test("OAuth2: an unreachable token endpoint is a transport error naming it")
         func oauthUnreachable() async throws {
             let port = try closedLocalPort()

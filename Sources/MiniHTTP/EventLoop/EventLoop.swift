@@ -91,12 +91,15 @@ final class EventLoop {
     func run() {
         logger.debug("Event loop started")
         while !stopped {
-            let wait = nextSweep > now ? (nextSweep - now) / 1_000_000 + 1 : 0
+            var wait = nextSweep > now ? (nextSweep - now) / 1_000_000 + 1 : 0
+            if !inbox.prepareToSleep() {
+                wait = 0
+            }
             let count = epoll_wait(epollFD, events, Self.maxEvents, Int32(wait))
             now = monotonicNanoseconds()
             if count < 0 {
                 if errno == EINTR { continue }
-                logger.error("epoll_wait failed; stopping the event loop", metadata: ["error": "\(errnoDescription())"])
+                logger.info("epoll_wait failed; stopping the event loop", metadata: ["error": "\(errnoDescription())"])
                 break
             }
             for index in 0..<Int(count) {
@@ -104,6 +107,9 @@ final class EventLoop {
                 handle(id: event.data.u64, events: event.events)
                 if stopped { break }
             }
+            // Responses and shutdown requests; handlers that finish without suspending (see
+            // `startsHandlersOnEventLoop`) post theirs from this thread without an eventfd write.
+            processInbox()
             if now >= nextSweep {
                 sweep()
                 nextSweep = now + Self.sweepInterval
@@ -118,7 +124,6 @@ final class EventLoop {
             acceptConnections()
         case Self.inboxID:
             inbox.acknowledgeWakeUp()
-            processInbox()
         default:
             guard let connection = connections[id] else { return }
             if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
@@ -137,6 +142,7 @@ final class EventLoop {
     }
 
     private func processInbox() {
+        guard !stopped else { return }
         inbox.drain(into: &batch)
         for message in batch {
             switch message {
@@ -324,9 +330,16 @@ final class EventLoop {
         let id = connection.id
         let handler = self.handler
         let inbox = self.inbox
-        Task {
-            let response = await handler(request)
-            inbox.post(.response(connectionID: id, response))
+        if configuration.startsHandlersOnEventLoop {
+            Task.immediate {
+                let response = await handler(request)
+                inbox.post(.response(connectionID: id, response))
+            }
+        } else {
+            Task {
+                let response = await handler(request)
+                inbox.post(.response(connectionID: id, response))
+            }
         }
     }
 
@@ -350,13 +363,11 @@ final class EventLoop {
     /// - Returns: `true` when everything was sent; `false` when blocked or the connection was closed.
     private func sendPending(_ connection: Connection) -> Bool {
         while connection.hasPendingWrite {
+            let offset = connection.writeOffset
+            let fd = connection.fd
             let count = connection.writeBuffer.withUnsafeBytes { bytes in
-                Glibc.send(
-                    connection.fd,
-                    bytes.baseAddress! + connection.writeOffset,
-                    bytes.count - connection.writeOffset,
-                    Int32(MSG_NOSIGNAL)
-                )
+                let pending = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                return Glibc.send(fd, pending.baseAddress, pending.count, Int32(MSG_NOSIGNAL))
             }
             if count >= 0 {
                 connection.writeOffset += count
@@ -405,13 +416,20 @@ final class EventLoop {
         connection.deadline = now &+ Self.lingerTime
         connection.readPending = true
         drive(connection)
+        checkShutdownComplete()
     }
 
     private func close(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         Glibc.close(connection.fd)
         logger.debug("Closed connection", metadata: ["connection.id": "\(connection.id)"])
-        if shuttingDown && connections.isEmpty {
+        checkShutdownComplete()
+    }
+
+    /// While shutting down, stops the loop once no connection has a request left to answer.
+    private func checkShutdownComplete() {
+        guard shuttingDown, !stopped else { return }
+        if connections.values.allSatisfy({ $0.phase == .draining }) {
             stopped = true
         }
     }
@@ -468,9 +486,7 @@ final class EventLoop {
                 close(connection)
             }
         }
-        if connections.isEmpty {
-            stopped = true
-        }
+        checkShutdownComplete()
     }
 
     private func tearDown() {

@@ -16,6 +16,8 @@ final class LoopInbox: Sendable {
     private struct State {
         var pending: [LoopMessage] = []
         var closed = false
+        /// The loop is (about to be) blocked in `epoll_wait` and needs the eventfd to wake up.
+        var loopSleeping = false
     }
 
     let eventFD: Int32
@@ -33,21 +35,33 @@ final class LoopInbox: Sendable {
     func post(_ message: LoopMessage) {
         state.withLock { state in
             guard !state.closed else { return }
-            let wasEmpty = state.pending.isEmpty
             state.pending.append(message)
-            if wasEmpty {
-                // Only the first message of a batch needs a wake-up: the loop drains the whole
-                // queue after reading the eventfd. Written under the lock so `close()` cannot
-                // race and leave us writing to a recycled descriptor.
+            if state.loopSleeping {
+                // Only a sleeping loop needs the eventfd; an awake one drains the queue before it
+                // sleeps again. Written under the lock so `close()` cannot race and leave us
+                // writing to a recycled descriptor.
+                state.loopSleeping = false
                 var one: UInt64 = 1
                 _ = write(eventFD, &one, 8)
             }
         }
     }
 
-    /// Swaps the queued messages into `batch` (which must be empty), keeping both buffers' capacity.
+    /// Called by the loop before `epoll_wait`: returns `true` (and marks the loop as sleeping,
+    /// so the next `post` writes the eventfd) when no message is waiting.
+    func prepareToSleep() -> Bool {
+        state.withLock { state in
+            guard state.pending.isEmpty else { return false }
+            state.loopSleeping = true
+            return true
+        }
+    }
+
+    /// Swaps the queued messages into `batch` (which must be empty), keeping both buffers'
+    /// capacity, and marks the loop as awake.
     func drain(into batch: inout [LoopMessage]) {
         state.withLock { state in
+            state.loopSleeping = false
             swap(&state.pending, &batch)
         }
     }

@@ -161,7 +161,12 @@ extension HTTPServerResponse {
 
 /// Appends a header name or value, dropping CR and LF so a handler cannot split the response.
 private func appendFieldSanitized(_ string: String, to out: inout [UInt8]) {
-    for byte in string.utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
+    let utf8 = string.utf8
+    guard utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) else {
+        out.append(contentsOf: utf8)
+        return
+    }
+    for byte in utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
         out.append(byte)
     }
 }

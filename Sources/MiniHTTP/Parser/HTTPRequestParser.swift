@@ -95,7 +95,13 @@ public struct HTTPRequestParser {
 
     private mutating func compact() {
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // Keep a small buffer for the next request; release one grown by a large body, so
+            // idle keep-alive connections do not each hold up to `maxBodyBytes`.
+            if buffer.capacity > 65_536 {
+                buffer = []
+            } else {
+                buffer.removeAll(keepingCapacity: true)
+            }
             start = 0
         } else if start >= 4096 && start * 2 >= buffer.count {
             buffer.removeFirst(start)
@@ -106,7 +112,12 @@ public struct HTTPRequestParser {
     /// The next parse event. Once it throws, every later call throws the same error.
     public mutating func next() throws(HTTPParseError) -> Event {
         do {
-            return try step()
+            let event = try step()
+            if case .request = event, start == buffer.count, buffer.capacity > 65_536 {
+                buffer = []
+                start = 0
+            }
+            return event
         } catch {
             state = .failed(error)
             throw error

@@ -92,6 +92,8 @@ public final class HTTPServer: Sendable {
             let logger = self.logger
             let handler = self.handler
             let thread = Thread { [self] in
+                // Named from inside: on Linux a new thread otherwise inherits its creator's name.
+                cminihttp_set_thread_name("MiniHTTP-loop")
                 let loop = EventLoop(
                     epollFD: epollFD,
                     listenFD: listenFD,
@@ -103,7 +105,6 @@ public final class HTTPServer: Sendable {
                 )
                 loop.run()
             }
-            thread.name = "MiniHTTP.EventLoop"
             thread.start()
             state.phase = .running(port: port, inbox: inbox)
             logger.info("HTTP server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

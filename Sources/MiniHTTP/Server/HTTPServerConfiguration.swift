@@ -30,6 +30,14 @@ extension HTTPServer {
         /// `listen(2)` backlog: connections the kernel queues before they are accepted.
         /// Default `1024` connections (capped by `net.core.somaxconn`).
         public var backlog: Int
+        /// Whether each handler's task starts on the event loop thread (`Task.immediate`) and
+        /// runs there until its first suspension, instead of being enqueued on the global
+        /// executor. Handlers that finish without suspending then cost no thread hop at all,
+        /// which roughly doubles throughput for cheap handlers; once a handler suspends it
+        /// resumes on the global executor. Set it to `false` if handlers do long synchronous
+        /// work before their first `await` (that work would stall every connection).
+        /// Default `true`.
+        public var startsHandlersOnEventLoop: Bool
 
         public init(
             host: String = "0.0.0.0",
@@ -41,7 +49,8 @@ extension HTTPServer {
             bodyTimeout: Duration = .seconds(30),
             idleTimeout: Duration = .seconds(60),
             shutdownGracePeriod: Duration = .seconds(10),
-            backlog: Int = 1024
+            backlog: Int = 1024,
+            startsHandlersOnEventLoop: Bool = true
         ) {
             self.host = host
             self.port = port
@@ -53,6 +62,7 @@ extension HTTPServer {
             self.idleTimeout = idleTimeout
             self.shutdownGracePeriod = shutdownGracePeriod
             self.backlog = backlog
+            self.startsHandlersOnEventLoop = startsHandlersOnEventLoop
         }
 
         /// All defaults: `0.0.0.0:8080`, 1024 connections, 16 KiB heads, 1 MiB bodies,

@@ -91,6 +91,8 @@ public enum GoogleCredentials {
             )
         } catch let error as PubSubError where error.kind == .cancelled {
             throw error
+        } catch is CancellationError {
+            throw PubSubError(kind: .cancelled, message: "Looking for Google credentials was cancelled.")
         } catch {
             let reason = (error as? PubSubError)?.message ?? "\(error)"
             throw PubSubError(

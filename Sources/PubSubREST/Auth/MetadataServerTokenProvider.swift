@@ -85,7 +85,7 @@ public final class MetadataServerTokenProvider: AccessTokenProvider {
                 timeout: timeout
             ))
         } catch {
-            throw TokenResponse.wrap(error, endpoint: endpoint)
+            throw TokenResponse.wrap(error, endpoint: endpoint, action: "read the project id from")
         }
         guard response.status == 200 else {
             throw PubSubError(

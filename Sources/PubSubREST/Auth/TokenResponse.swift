@@ -84,14 +84,15 @@ enum TokenResponse {
         )
     }
 
-    /// The same failure with a message saying a token was being fetched; kind kept.
-    static func wrap(_ error: any Error, endpoint: String) -> any Error {
+    /// The same failure with a message saying what was being done (default: getting an access
+    /// token); kind kept.
+    static func wrap(_ error: any Error, endpoint: String, action: String = "get an access token from") -> any Error {
         guard let error = error as? PubSubError else { return error }
         switch error.kind {
         case .transport, .timeout:
             return PubSubError(
                 kind: error.kind,
-                message: "Could not get an access token from \(endpoint): \(error.message)",
+                message: "Could not \(action) \(endpoint): \(error.message)",
                 httpStatus: error.httpStatus,
                 code: error.code,
                 operation: error.operation
