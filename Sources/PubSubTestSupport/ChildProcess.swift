@@ -161,28 +161,42 @@ public func builtProductPath(_ name: String) throws -> String {
 }
 
 /// Runs a command to completion with a time limit; returns exit status, stdout and stderr.
+///
+/// The child's stdin, stdout and stderr are temporary files, not pipes: another child started
+/// meanwhile by a concurrent test would inherit a pipe's write end and keep it open, and a reader
+/// waiting for end-of-file would then wait for that unrelated process.
 public func runCommand(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:],
     stdin: String? = nil, timeout: Duration = .seconds(60)
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let inURL = directory.appendingPathComponent("stdin")
+    let outURL = directory.appendingPathComponent("stdout")
+    let errURL = directory.appendingPathComponent("stderr")
+    try Data((stdin ?? "").utf8).write(to: inURL)
+    try Data().write(to: outURL)
+    try Data().write(to: errURL)
+    let inHandle = try FileHandle(forReadingFrom: inURL)
+    let outHandle = try FileHandle(forWritingTo: outURL)
+    let errHandle = try FileHandle(forWritingTo: errURL)
+    defer {
+        try? inHandle.close()
+        try? outHandle.close()
+        try? errHandle.close()
+    }
+
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    process.standardInput = inHandle
+    process.standardOutput = outHandle
+    process.standardError = errHandle
     try process.run()
-    if let stdin {
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-    }
-    // Read both pipes off the cooperative pool so a chatty child cannot block on a full pipe.
-    async let stdoutData = readToEnd(out.fileHandleForReading)
-    async let stderrData = readToEnd(err.fileHandleForReading)
     let deadline = ContinuousClock.now + timeout
     while process.isRunning {
         if ContinuousClock.now > deadline {
@@ -192,14 +206,8 @@ public func runCommand(
         }
         try await Task.sleep(for: .milliseconds(20))
     }
-    let (o, e) = await (stdoutData, stderrData)
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-private func readToEnd(_ handle: FileHandle) async -> Data {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            continuation.resume(returning: handle.readDataToEndOfFile())
-        }
-    }
+    process.waitUntilExit()
+    let out = (try? Data(contentsOf: outURL)) ?? Data()
+    let err = (try? Data(contentsOf: errURL)) ?? Data()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }

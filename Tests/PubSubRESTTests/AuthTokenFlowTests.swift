@@ -104,7 +104,7 @@ extension AuthTests {
 
         @Test("OAuth2: a slow token endpoint times out instead of hanging")
         func oauthSlow() async throws {
-            let server = try await TestTokenServer(["MODE": "slow", "SLOW_SECONDS": "5"])
+            let server = try await TestTokenServer(["MODE": "slow", "SLOW_SECONDS": "30"])
             defer { server.stop() }
             let provider = try oauthProvider(server, timeout: .seconds(1))
             let started = ContinuousClock.now
@@ -113,7 +113,7 @@ extension AuthTests {
             #expect(error?.kind == .timeout || error?.kind == .authentication)
             #expect(error?.message.contains("access token") == true)
             // Hang guard, not a benchmark: the server answers only after 5 s.
-            #expect(elapsed < .milliseconds(4500))
+            #expect(elapsed < .seconds(20))
         }
 
         @Test("OAuth2: a cancelled caller stops waiting at once; the shared refresh still serves the others")
@@ -189,12 +189,12 @@ extension AuthTests {
 
         @Test("Metadata server: 500, garbage and slow answers are clear errors", arguments: ["500", "garbage", "slow"])
         func metadataFailures(mode: String) async throws {
-            let server = try await TestTokenServer(["MODE": mode, "SLOW_SECONDS": "5"])
+            let server = try await TestTokenServer(["MODE": mode, "SLOW_SECONDS": "30"])
             defer { server.stop() }
             let provider = MetadataServerTokenProvider(transport: transport, host: server.hostPort, timeout: .seconds(1))
             let started = ContinuousClock.now
             let error = await expectPubSubError { _ = try await provider.authorizationHeaderValue() }
-            #expect(ContinuousClock.now - started < .milliseconds(4500))
+            #expect(ContinuousClock.now - started < .seconds(20))
             #expect(error?.kind == .authentication || error?.kind == .timeout)
             #expect(error?.message.contains("metadata server \(server.hostPort)") == true)
         }
