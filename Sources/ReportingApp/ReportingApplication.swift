@@ -158,7 +158,3 @@ public func buildApplication(
     let source = source ?? makeDefaultSource(client: client, config: config, logger: logger)
     return ReportingApplication(config: config, client: client, source: source, metrics: metrics, logger: logger)
 }
-
-func makeDefaultSource(client: PubSubClient, config: ReportingConfig, logger: Logger) -> any MessageSource {
-    PullLoopSource(client: client, subscriptionID: config.subscriptionID, logger: logger)
-}

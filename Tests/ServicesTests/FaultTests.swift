@@ -121,7 +121,7 @@ import Testing
     }
 
     /// Pub/Sub unreachable from the start: alive, not ready, POST answers 503 with Retry-After
-    /// after PUBLISH_TIMEOUT, and the process stays up.
+    /// within PUBLISH_TIMEOUT, and the process stays up.
     @Test func unreachablePubSubAtStart() async throws {
         let closedPort = try freePort()
         let port = try freePort()
@@ -136,7 +136,9 @@ import Testing
         #expect(response.status == 503)
         #expect(response.headers.first { $0.key.lowercased() == "retry-after" }?.value == "5")
         #expect(String(decoding: response.body, as: UTF8.self).contains("\"error\""))
-        #expect(took >= .seconds(1.5) && took < .seconds(8), "answered after the publish timeout: \(took)")
+        // The publisher retries the refused connection within PUBLISH_TIMEOUT (100 ms, x4, with
+        // jitter: at least ~1 s of attempts) and the request is answered by the 2 s bound.
+        #expect(took >= .seconds(0.9) && took < .seconds(8), "answered after retrying within the publish timeout: \(took)")
         let logged = try await service.waitForLog("Publishing failed", timeout: .seconds(5))
         #expect(logged["level"] as? String == "error")
         #expect(try await http.request("GET", "/healthz").status == 200)
