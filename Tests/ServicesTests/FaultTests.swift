@@ -4,6 +4,10 @@ import PubSubREST
 import PubSubTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Bad input and Pub/Sub outages against the real executables.
 @Suite struct FaultTests {
     func env(_ emulatorHost: String, _ extra: [String: String]) -> [String: String] {
@@ -176,5 +180,27 @@ import Testing
         try await service.waitForLog("Received event", timeout: .seconds(30)) { $0["reservation_id"] as? String == "after-outage" }
         #expect(service.output.contains { $0.contains("\"level\":\"warning\"") || $0.contains("\"level\":\"error\"") }, "the outage was logged")
         #expect(await service.terminate().status == 0)
+    }
+
+    /// SIGTERM while a request waits for a slow publish: the request still gets its 201, the
+    /// port stops accepting, and the process exits 0.
+    @Test func sigtermFinishesInFlightRequests() async throws {
+        let emulator = try await Emulator.shared()
+        let proxy = try await FaultProxy(upstream: emulator.host, script: faultProxyScript)
+        defer { proxy.stop() }
+        let port = try freePort()
+        let service = try DaemonProcess("ReservationsService", environment: env(proxy.host, ["PORT": "\(port)", "TOPIC_ID": uniqueName("inflight")]))
+        try await service.waitForLog("Listening")
+        try await proxy.add([.delay(2, match: ":publish", count: 1)])
+
+        let http = HTTP(port: port)
+        let request = Task { try await http.request("POST", "/reservations") }
+        try await service.waitForLog("Publishing event", timeout: .seconds(10))
+        kill(service.pid, SIGTERM)
+        let response = try await request.value
+        #expect(response.status == 201, "the in-flight request completes: \(String(decoding: response.body, as: UTF8.self))")
+        #expect(await service.waitForExit(timeout: .seconds(15)) == 0)
+        #expect(service.logs(message: "Message published successfully").count == 1)
+        #expect((try? rawExchange(port: port, Array("GET /healthz HTTP/1.1\r\n\r\n".utf8), timeoutSeconds: 2)) == nil, "no longer listening")
     }
 }
