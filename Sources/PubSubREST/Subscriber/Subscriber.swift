@@ -321,29 +321,53 @@ public final class Subscriber: Sendable {
 
     // MARK: Leases
 
+    /// Every 500 ms, sends the lease extensions that are due: the receipt modack of messages
+    /// pulled since the last tick (to the full extension length, as Google's clients do), and
+    /// the extensions of leases within `grace` of expiry. Each request runs in a task of its
+    /// own, once, bounded by the grace, so a slow or failing request neither delays the ticker
+    /// nor the other leases; a lease with no answer is due again after `retryAfter`.
     private func leaseLoop() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: .milliseconds(500))
-            } catch {
-                return
-            }
-            let (batches, letGo) = core.dueExtensions(now: .now)
-            if letGo > 0 {
-                logger.warning("Leases let go after maxExtension; the messages will be redelivered", metadata: [
-                    "count": "\(letGo)", "max_extension": "\(settings.maxExtension)",
-                ])
-            }
-            for (seconds, ackIDs) in batches {
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
                 do {
-                    try await client.modifyAckDeadline(subscription: subscription, ackIDs: ackIDs, seconds: seconds)
-                    core.extended(ackIDs.count, requests: (ackIDs.count + PubSubClient.Limits.maxAckIDsPerRequest - 1) / PubSubClient.Limits.maxAckIDsPerRequest)
-                    logger.debug("Extended leases", metadata: ["count": "\(ackIDs.count)", "seconds": "\(seconds)"])
+                    try await Task.sleep(for: .milliseconds(500))
                 } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("Extending leases failed", metadata: ["count": "\(ackIDs.count)", "error": "\(error)"])
+                    return
+                }
+                let (batches, letGo) = core.dueExtensions(now: .now)
+                if letGo > 0 {
+                    logger.warning("Leases let go after maxExtension; the messages will be redelivered", metadata: [
+                        "count": "\(letGo)", "max_extension": "\(settings.maxExtension)",
+                    ])
+                }
+                for (seconds, ackIDs) in batches {
+                    for chunk in ackIDs.chunks(of: PubSubClient.Limits.maxAckIDsPerRequest) {
+                        group.addTask { await self.extend(chunk, seconds: seconds) }
+                    }
                 }
             }
+        }
+    }
+
+    /// One extension request, one attempt, timed out after the lease's grace.
+    private func extend(_ ackIDs: [String], seconds: Int) async {
+        var retry = client.configuration.retry
+        retry.maxAttempts = 1
+        retry.rpcTimeout = min(retry.rpcTimeout, max(.seconds(1), SubscriberCore.grace(.seconds(seconds), settings)))
+        let sentAt = ContinuousClock.now
+        do {
+            try await client.modifyAckDeadline(subscription: subscription, ackIDs: ackIDs, seconds: seconds, retry: retry)
+            let late = core.extensionFinished(ackIDs, seconds: seconds, sentAt: sentAt, succeeded: true)
+            if late > 0 {
+                logger.warning("Lease extensions were sent after the leases had probably expired; the messages may be redelivered", metadata: [
+                    "count": "\(late)", "seconds": "\(seconds)",
+                ])
+            }
+            logger.debug("Extended leases", metadata: ["count": "\(ackIDs.count)", "seconds": "\(seconds)"])
+        } catch {
+            core.extensionFinished(ackIDs, seconds: seconds, sentAt: sentAt, succeeded: false)
+            if Task.isCancelled { return }
+            logger.warning("Extending leases failed; retrying", metadata: ["count": "\(ackIDs.count)", "error": "\(error)"])
         }
     }
 
@@ -395,6 +419,12 @@ public final class Subscriber: Sendable {
             let nackBatches = nacks.chunks(of: settings.maxAckBatchSize)
             for (index, batch) in nackBatches.enumerated() {
                 let last = index == nackBatches.count - 1
+                // An extension still in flight could reach the server after the nack and hide
+                // the message for a whole deadline: let it finish first (bounded).
+                let waitUntil = ContinuousClock.now + .seconds(5)
+                while core.isExtending(any: batch) && ContinuousClock.now < waitUntil {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
                 do {
                     try await client.modifyAckDeadline(subscription: subscription, ackIDs: batch, seconds: 0)
                     core.nacked(batch.count, failed: false, last: last)

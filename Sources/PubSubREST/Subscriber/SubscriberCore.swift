@@ -8,9 +8,18 @@ final class SubscriberCore: Sendable {
     struct Lease {
         var bytes: Int
         var receivedAt: ContinuousClock.Instant
+        /// A conservative estimate of when the server's deadline for this delivery passes.
+        var expiresAt: ContinuousClock.Instant
+        /// When the lease ticker next sends an extension: at once after the pull (the receipt
+        /// modack), then `grace` before `expiresAt`, or sooner again while no answer came.
         var nextExtensionAt: ContinuousClock.Instant
         var dispatched: Bool
     }
+
+    /// The server starts a delivery's ack deadline when it hands the message out, which is
+    /// before the pull response reaches us (and before a loaded process gets to run): the
+    /// first expiry estimate counts the deadline from the response's arrival minus this.
+    static let pulledLeaseMargin = Duration.seconds(2)
 
     /// A message taken from the queue for a handler, with the bytes it counts for.
     struct Work: Sendable {
@@ -47,6 +56,9 @@ final class SubscriberCore: Sendable {
         /// The subscription's ack deadline, set once `run` fetched the subscription.
         var ackDeadlineSeconds = 10
         var exactlyOnce = false
+        /// Extension requests in flight, by ack ID: a nack waits for them (briefly), so that
+        /// a late extension does not hide a nacked message for a whole deadline.
+        var extending: [String: Int] = [:]
     }
 
     /// Continuations to resume once the lock is released.
@@ -247,8 +259,9 @@ final class SubscriberCore: Sendable {
         let wakeups = state.withLock { s -> Wakeups in
             s.reserved -= reserved
             s.stats.pulls += 1
-            let deadline = Duration.seconds(s.ackDeadlineSeconds)
-            let firstExtension = now + deadline - Self.grace(deadline, settings)
+            // The receipt modack is due at once; the deadline the pull set is estimated
+            // from the response's arrival minus a margin (see `pulledLeaseMargin`).
+            let expiresAt = now - Self.pulledLeaseMargin + .seconds(s.ackDeadlineSeconds)
             if s.stopping {
                 // Shutting down: give them back at once.
                 s.stats.received += messages.count
@@ -260,7 +273,7 @@ final class SubscriberCore: Sendable {
             for message in messages {
                 guard s.leases[message.ackID] == nil else { continue }
                 let bytes = message.message.byteSize
-                s.leases[message.ackID] = Lease(bytes: bytes, receivedAt: now, nextExtensionAt: firstExtension, dispatched: false)
+                s.leases[message.ackID] = Lease(bytes: bytes, receivedAt: now, expiresAt: expiresAt, nextExtensionAt: now, dispatched: false)
                 s.outstandingBytes += bytes
                 s.queue.append(message)
                 s.stats.received += 1
@@ -414,7 +427,8 @@ final class SubscriberCore: Sendable {
     // MARK: - Leases
 
     /// The lease extensions due now, by deadline in seconds, and how many leases were let go
-    /// after `maxExtension`.
+    /// after `maxExtension`. Each returned ID counts as in flight until `extensionFinished`,
+    /// and is due again after `retryAfter` unless an answer comes first.
     func dueExtensions(now: ContinuousClock.Instant) -> (batches: [Int: [String]], letGo: Int) {
         state.withLock { s in
             let deadline = Self.extensionSeconds(ackDeadlineSeconds: s.ackDeadlineSeconds, settings)
@@ -428,8 +442,8 @@ final class SubscriberCore: Sendable {
                     continue
                 }
                 let seconds = min(deadline, Int(remaining.seconds.rounded(.down)))
-                let length = Duration.seconds(seconds)
-                s.leases[id]?.nextExtensionAt = now + length - Self.grace(length, settings)
+                s.leases[id]?.nextExtensionAt = now + Self.retryAfter(.seconds(seconds), settings)
+                s.extending[id, default: 0] += 1
                 batches[seconds, default: []].append(id)
             }
             for id in letGo { s.removeLease(id) }
@@ -438,10 +452,35 @@ final class SubscriberCore: Sendable {
         }
     }
 
-    func extended(_ count: Int, requests: Int) {
+    /// Records the outcome of one extension request of `seconds`, sent at `sentAt`. Returns
+    /// how many of its leases had probably expired before it was sent (0 when it failed).
+    @discardableResult
+    func extensionFinished(_ ackIDs: [String], seconds: Int, sentAt: ContinuousClock.Instant, succeeded: Bool) -> Int {
         state.withLock { s in
-            s.stats.leaseExtensions += count
-            s.stats.leaseExtensionRequests += requests
+            var late = 0
+            for id in ackIDs {
+                if let count = s.extending[id] {
+                    s.extending[id] = count > 1 ? count - 1 : nil
+                }
+                guard succeeded, let lease = s.leases[id] else { continue }
+                if sentAt > lease.expiresAt { late += 1 }
+                let length = Duration.seconds(seconds)
+                // The server set the deadline when it processed the request, after `sentAt`.
+                let expiresAt = max(lease.expiresAt, sentAt + length)
+                s.leases[id]?.expiresAt = expiresAt
+                s.leases[id]?.nextExtensionAt = expiresAt - Self.grace(length, settings)
+            }
+            s.stats.leaseExtensionRequests += 1
+            if succeeded { s.stats.leaseExtensions += ackIDs.count }
+            return late
+        }
+    }
+
+    /// Whether an extension request for one of `ackIDs` is in flight.
+    func isExtending(any ackIDs: [String]) -> Bool {
+        state.withLock { s in
+            guard !s.extending.isEmpty else { return false }
+            return ackIDs.contains { s.extending[$0] != nil }
         }
     }
 
@@ -453,9 +492,18 @@ final class SubscriberCore: Sendable {
         return min(max(min(max(ackDeadlineSeconds, low), high), 1), 600)
     }
 
-    /// How long before expiry a lease of `length` is extended.
+    /// How long before expiry a lease of `length` is extended: `leaseExtensionGrace` or half
+    /// of `length`, whichever is longer, but leaving at least half a second (at most 1 s) of
+    /// the lease before the next extension.
     static func grace(_ length: Duration, _ settings: Subscriber.Settings) -> Duration {
-        min(settings.leaseExtensionGrace, length / 2)
+        min(max(settings.leaseExtensionGrace, length / 2), length - min(.seconds(1), length / 2))
+    }
+
+    /// How long an extension of `length` waits for its answer before the lease is due again
+    /// (a second request then goes out while the first may still succeed): a third of the
+    /// grace, at least 1 s.
+    static func retryAfter(_ length: Duration, _ settings: Subscriber.Settings) -> Duration {
+        max(.seconds(1), grace(length, settings) / 3)
     }
 }
 

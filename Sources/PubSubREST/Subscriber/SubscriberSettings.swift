@@ -35,8 +35,15 @@ extension Subscriber {
         /// The longest deadline one lease extension sets (see `minDurationPerLeaseExtension`).
         /// Default 600 s.
         public var maxDurationPerLeaseExtension: Duration
-        /// A lease is extended this long before it would expire, or half the deadline when
-        /// that is shorter. Default 5 s.
+        /// The least time before a lease would expire at which it is extended. The margin used
+        /// is this or half the extension length, whichever is longer (but leaving at least
+        /// half a second, at most 1 s, between extensions): a 10 s lease is extended 5 s
+        /// after the last extension was sent, a 60 s lease after 30 s. Expiry is counted from
+        /// when the last successful extension request was sent. Besides, every pulled message
+        /// gets a "receipt modack" to the full extension length within 500 ms of arriving, as
+        /// Google's clients do. An extension request is one attempt timed out after the
+        /// margin; while no answer came, another is sent every third of the margin (at least
+        /// every second). Default 5 s.
         public var leaseExtensionGrace: Duration
         /// Acks and nacks are sent in batches at least this often. Default 100 ms.
         public var ackFlushInterval: Duration
@@ -122,9 +129,11 @@ extension Subscriber {
         public var nackedOnShutdown: Int = 0
         /// Ack IDs whose acknowledge or nack request failed for good.
         public var ackFailures: Int = 0
-        /// Ack IDs whose lease was extended (one per ID per extension).
+        /// Ack IDs whose lease was extended (one per ID per successful extension, the receipt
+        /// modack sent after each pull included).
         public var leaseExtensions: Int = 0
-        /// modifyAckDeadline requests sent to extend leases.
+        /// modifyAckDeadline requests sent to extend leases (receipt modacks included),
+        /// successful or not.
         public var leaseExtensionRequests: Int = 0
         /// Messages let go after `maxExtension`.
         public var expired: Int = 0
