@@ -23,7 +23,8 @@
 # (reservation-created), SUBSCRIPTION_ID (reservation-created-subscription),
 # INSIGHTS_SUBSCRIPTION_ID (reservation-created-subscription2), PORT (8080), EMU_PORT (8085),
 # REPORTING_REPLICAS (3), REPORTING_BASE_PORT (PORT+1), LOG_FORMAT (json), LOG_LEVEL (info),
-# STOP_TIMEOUT seconds (20), EMULATOR_TIMEOUT seconds (90).
+# STOP_TIMEOUT seconds (20), EMULATOR_TIMEOUT seconds (90), EMULATOR_LOGS (0: the emulator's
+# output goes to a file; 1: prefixed on the console like the services').
 
 # SC2317: shellcheck 0.9 takes the functions called only from the EXIT trap for unreachable code.
 # shellcheck disable=SC2317
@@ -176,13 +177,21 @@ else
             "to use it, or choose another EMU_PORT"
     fi
     say "starting the Pub/Sub emulator on 127.0.0.1:$EMU_PORT"
-    gcloud beta emulators pubsub start --host-port="127.0.0.1:$EMU_PORT" --project="$PROJECT_ID" \
-        > >(prefix pubsub) 2>&1 &
+    # The emulator logs every request at INFO: its output goes to a file unless EMULATOR_LOGS=1.
+    if [[ "${EMULATOR_LOGS:-0}" == 1 ]]; then
+        gcloud beta emulators pubsub start --host-port="127.0.0.1:$EMU_PORT" --project="$PROJECT_ID" \
+            > >(prefix pubsub) 2>&1 &
+    else
+        emulator_log="${TMPDIR:-/tmp}/pubsub-emulator-$EMU_PORT.log"
+        say "emulator output: $emulator_log (EMULATOR_LOGS=1 shows it here)"
+        gcloud beta emulators pubsub start --host-port="127.0.0.1:$EMU_PORT" --project="$PROJECT_ID" \
+            > "$emulator_log" 2>&1 &
+    fi
     emulator_pid=$!
     export PUBSUB_EMULATOR_HOST="127.0.0.1:$EMU_PORT"
     deadline=$((SECONDS + EMULATOR_TIMEOUT))
     until curl -fsS -o /dev/null "http://$PUBSUB_EMULATOR_HOST/" 2> /dev/null; do
-        alive "$emulator_pid" || die "the emulator exited during start-up (see the pubsub lines above)"
+        alive "$emulator_pid" || die "the emulator exited during start-up (see its output: ${emulator_log:-the pubsub lines above})"
         ((SECONDS < deadline)) || die "the emulator did not answer within ${EMULATOR_TIMEOUT}s"
         sleep 0.5
     done
