@@ -9,37 +9,18 @@ import Logging
 ///
 /// The level is padded to 9 characters, the message to 30, then `key=value` pairs sorted by key
 /// (values with spaces are quoted).
-public struct ConsoleLogHandler: LogHandler {
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private let service: String
-    private let sink: LogSink
+public typealias ConsoleLogHandler = LineLogHandler<ConsoleLineFormat>
 
-    public init(service: String, level: Logger.Level = .info, sink: LogSink = .standardOutput, metadataProvider: Logger.MetadataProvider? = nil) {
-        self.service = service
-        self.logLevel = level
-        self.sink = sink
-        self.metadataProvider = metadataProvider
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-
-        let level = event.level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-        var message = event.message.description
+/// structlog's console layout (see `ConsoleLogHandler`).
+public enum ConsoleLineFormat: LogLineFormat {
+    public static func line(level: Logger.Level, message: String, service: String, metadata: [(key: String, value: Logger.Metadata.Value)]) -> String {
+        let paddedLevel = level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+        var message = message
         if message.count < 30 { message = message.padding(toLength: 30, withPad: " ", startingAt: 0) }
-        var line = "\(Timestamp.console()) [\(level)] \(message)"
-        for key in merged.keys.sorted() {
+        var line = "\(Timestamp.console()) [\(paddedLevel)] \(message)"
+        for (key, value) in metadata {
             var text = ""
-            switch merged[key]! {
+            switch value {
             case .string(let value): text = value
             case .stringConvertible(let value): text = value.description
             case let other:
@@ -50,7 +31,7 @@ public struct ConsoleLogHandler: LogHandler {
             }
             line += " \(key)=\(text)"
         }
-        sink.write(line)
+        return line
     }
 }
 

@@ -10,47 +10,28 @@ import Logging
 /// `time` is RFC 3339 UTC with milliseconds. Metadata is flattened into the object after the
 /// four fixed keys (a metadata key that collides with one of them is prefixed with `meta_`);
 /// nested dictionaries become JSON objects, arrays JSON arrays, everything else a string.
-public struct JSONLogHandler: LogHandler {
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private let service: String
-    private let sink: LogSink
+public typealias JSONLogHandler = LineLogHandler<JSONLineFormat>
 
-    public init(service: String, level: Logger.Level = .info, sink: LogSink = .standardOutput, metadataProvider: Logger.MetadataProvider? = nil) {
-        self.service = service
-        self.logLevel = level
-        self.sink = sink
-        self.metadataProvider = metadataProvider
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-
+/// One JSON object per line (see `JSONLogHandler`).
+public enum JSONLineFormat: LogLineFormat {
+    public static func line(level: Logger.Level, message: String, service: String, metadata: [(key: String, value: Logger.Metadata.Value)]) -> String {
         var line = "{\"time\":"
         JSONText.appendString(Timestamp.rfc3339(), to: &line)
         line += ",\"level\":"
-        JSONText.appendString(event.level.rawValue, to: &line)
+        JSONText.appendString(level.rawValue, to: &line)
         line += ",\"message\":"
-        JSONText.appendString(event.message.description, to: &line)
+        JSONText.appendString(message, to: &line)
         line += ",\"service\":"
         JSONText.appendString(service, to: &line)
-        for key in merged.keys.sorted() {
+        for (key, value) in metadata {
             let name = ["time", "level", "message", "service"].contains(key) ? "meta_" + key : key
             line += ","
             JSONText.appendString(name, to: &line)
             line += ":"
-            JSONText.append(merged[key]!, to: &line)
+            JSONText.append(value, to: &line)
         }
         line += "}"
-        sink.write(line)
+        return line
     }
 }
 
@@ -88,11 +69,11 @@ enum JSONText {
             out += "]"
         case .dictionary(let dictionary):
             out += "{"
-            for (index, key) in dictionary.keys.sorted().enumerated() {
+            for (index, entry) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { out += "," }
-                appendString(key, to: &out)
+                appendString(entry.key, to: &out)
                 out += ":"
-                append(dictionary[key]!, to: &out)
+                append(entry.value, to: &out)
             }
             out += "}"
         }
