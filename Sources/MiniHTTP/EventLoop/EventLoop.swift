@@ -378,7 +378,7 @@ final class EventLoop {
             case EAGAIN, EWOULDBLOCK:
                 if connection.phase != .writing {
                     connection.phase = .writing
-                    connection.deadline = now &+ idleTimeout
+                    connection.deadline = monotonicNanoseconds() &+ idleTimeout
                 }
                 return false
             default:
@@ -386,6 +386,11 @@ final class EventLoop {
                 return false
             }
         }
+        // The idle timeout runs from the end of the last response write. `now` dates from the
+        // last `epoll_wait` return, which can be long before this write: a handler started on
+        // the loop (`startsHandlersOnEventLoop`) runs in between, and so does all other work of
+        // this loop iteration. Refresh it so the deadlines set next (idle) start from here.
+        now = monotonicNanoseconds()
         if connection.writeBuffer.capacity > 65_536 {
             connection.writeBuffer = []
         } else {
@@ -398,7 +403,11 @@ final class EventLoop {
     /// Sends the write buffer; once it is sent, closes or reads the next request.
     private func flush(_ connection: Connection) {
         guard sendPending(connection) else { return }
-        if connection.closeAfterWrite {
+        // A response serialized before shutdown began (still being written then) could not carry
+        // `Connection: close`; once it is out, the connection must not go back to idle.
+        if connection.closeAfterWrite
+            || (shuttingDown && !connection.inFlight && !connection.parser.isReadingBody)
+        {
             finish(connection)
         } else if !connection.inFlight {
             drive(connection)
