@@ -18,7 +18,7 @@ import Synchronization
 /// 1. no new pull starts; messages pulled but not yet handed to a handler are nacked at once;
 /// 2. running handlers get `Settings.shutdownTimeout` to finish (then they are cancelled and
 ///    their messages nacked); leases stay extended meanwhile;
-/// 3. pulls still in flight are cancelled once nothing happened for 300 ms (what they bring
+/// 3. pulls still in flight are cancelled once nothing happened for 1 s (what they bring
 ///    back meanwhile is nacked at once). They are not cancelled earlier because the emulator
 ///    keeps a cancelled long-poll open and hands it the next available messages (the ones
 ///    just nacked), which then stay invisible until their ack deadline;
@@ -202,7 +202,7 @@ public final class Subscriber: Sendable {
                     group.addTask {
                         // Bounded, in case nacks keep failing.
                         let deadline = ContinuousClock.now + self.settings.shutdownTimeout + .seconds(10)
-                        while !self.core.pullsMayBeCancelled(quiet: .milliseconds(300)) && ContinuousClock.now < deadline {
+                        while !self.core.pullsMayBeCancelled(quiet: .seconds(1)) && ContinuousClock.now < deadline {
                             do {
                                 try await Task.sleep(for: .milliseconds(20))
                             } catch {
