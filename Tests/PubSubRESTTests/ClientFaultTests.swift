@@ -115,6 +115,6 @@ struct ClientFaultTests {
         #expect(throws: PubSubError.self) { try result.get() }
         if case .failure(let error as PubSubError) = result { #expect(error.kind == .cancelled) }
         // The emulator holds an empty pull for ~90 s: returning within seconds proves the cancel.
-        #expect(elapsed < .seconds(10))
+        #expect(elapsed < .seconds(30))
     }
 }

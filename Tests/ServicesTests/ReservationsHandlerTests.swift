@@ -23,7 +23,7 @@ import Testing
         let logger = Logger(label: "test") { _ in JSONLogHandler(service: "reservations-service", sink: logs.sink) }
         let config = ReservationsConfig(
             pubSub: PubSubSettings(projectID: "test-project", emulatorHost: emulator.host),
-            topicID: topic, host: "127.0.0.1", port: 0, publishTimeout: .seconds(10)
+            topicID: topic, host: "127.0.0.1", port: 0, publishTimeout: .seconds(60)
         )
         let app = try await buildApplication(config, logger: logger)
         return Fixture(app: app, client: emulator.client(), topic: topic, logs: logs)
@@ -113,7 +113,7 @@ import Testing
         let emulator = try await Emulator.shared()
         let config = ReservationsConfig(
             pubSub: PubSubSettings(projectID: "test-project", emulatorHost: emulator.host, autoCreate: false),
-            topicID: uniqueName("missing"), host: "127.0.0.1", port: 0, publishTimeout: .seconds(5)
+            topicID: uniqueName("missing"), host: "127.0.0.1", port: 0, publishTimeout: .seconds(60)
         )
         let app = try await buildApplication(config, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         #expect(await app.handle(get("/readyz")).status == 503)

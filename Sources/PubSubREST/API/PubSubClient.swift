@@ -378,10 +378,12 @@ public struct PubSubClient: Sendable {
                 let elapsed = ContinuousClock.now - start
                 let delay = retry.delay(afterAttempt: attempt - 1)
                 guard error.isRetryable, attempt < retry.maxAttempts, elapsed + delay < retry.totalTimeout else {
-                    if error.isRetryable && attempt > 1 {
+                    if error.isRetryable {
+                        // Retrying stopped (attempts or time ran out): say so, even after one attempt.
+                        let attempts = attempt == 1 ? "1 attempt" : "\(attempt) attempts"
                         throw PubSubError(
                             kind: error.kind,
-                            message: "\(error.message) (gave up after \(attempt) attempts in \(Self.format(elapsed)))",
+                            message: "\(error.message) (gave up after \(attempts) in \(Self.format(elapsed)))",
                             httpStatus: error.httpStatus, code: error.code, operation: error.operation ?? operation
                         )
                     }
