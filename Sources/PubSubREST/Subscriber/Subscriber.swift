@@ -18,10 +18,11 @@ import Synchronization
 /// 1. no new pull starts; messages pulled but not yet handed to a handler are nacked at once;
 /// 2. running handlers get `Settings.shutdownTimeout` to finish (then they are cancelled and
 ///    their messages nacked); leases stay extended meanwhile;
-/// 3. pulls still in flight are cancelled once nothing happened for 1 s (what they bring
-///    back meanwhile is nacked at once). They are not cancelled earlier because the emulator
-///    keeps a cancelled long-poll open and hands it the next available messages (the ones
-///    just nacked), which then stay invisible until their ack deadline;
+/// 3. pulls still in flight are cancelled once nothing happened for 1 s, or 5 s once a nack
+///    went out during shutdown (what they bring back meanwhile is nacked at once). They are
+///    not cancelled earlier because the emulator keeps a cancelled long-poll open and hands
+///    it the next available messages (the ones just nacked, seconds after the nack under
+///    load), which then stay invisible until their ack deadline;
 /// 4. the last acks and nacks are flushed, and `run` returns.
 ///
 /// Nothing acked is lost and nothing held is dropped silently: every message is acked, or
@@ -200,9 +201,9 @@ public final class Subscriber: Sendable {
                 case .stopped:
                     stopped = true
                     group.addTask {
-                        // Bounded, in case nacks keep failing.
-                        let deadline = ContinuousClock.now + self.settings.shutdownTimeout + .seconds(10)
-                        while !self.core.pullsMayBeCancelled(quiet: .seconds(1)) && ContinuousClock.now < deadline {
+                        // Bounded, in case nacks keep failing or messages keep coming back.
+                        let deadline = ContinuousClock.now + self.settings.shutdownTimeout + .seconds(25)
+                        while !self.core.pullsMayBeCancelled(quiet: .seconds(1), quietAfterNack: .seconds(5)) && ContinuousClock.now < deadline {
                             do {
                                 try await Task.sleep(for: .milliseconds(20))
                             } catch {
@@ -350,7 +351,11 @@ public final class Subscriber: Sendable {
     }
 
     /// One extension request, one attempt, timed out after the lease's grace.
-    private func extend(_ ackIDs: [String], seconds: Int) async {
+    private func extend(_ chosen: [String], seconds: Int) async {
+        // Under load this task may start late: what was nacked meanwhile is left out (the
+        // nack waits for the requests that did go out, see `flushPending`).
+        let ackIDs = core.stillLeased(chosen)
+        if ackIDs.isEmpty { return }
         var retry = client.configuration.retry
         retry.maxAttempts = 1
         retry.rpcTimeout = min(retry.rpcTimeout, max(.seconds(1), SubscriberCore.grace(.seconds(seconds), settings)))
@@ -420,8 +425,9 @@ public final class Subscriber: Sendable {
             for (index, batch) in nackBatches.enumerated() {
                 let last = index == nackBatches.count - 1
                 // An extension still in flight could reach the server after the nack and hide
-                // the message for a whole deadline: let it finish first (bounded).
-                let waitUntil = ContinuousClock.now + .seconds(5)
+                // the message for a whole deadline: let it finish first. Its own timeout
+                // bounds it; the bound here is only a guard.
+                let waitUntil = ContinuousClock.now + client.configuration.retry.rpcTimeout + .seconds(5)
                 while core.isExtending(any: batch) && ContinuousClock.now < waitUntil {
                     try? await Task.sleep(for: .milliseconds(10))
                 }

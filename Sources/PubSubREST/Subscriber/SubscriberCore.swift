@@ -51,6 +51,9 @@ final class SubscriberCore: Sendable {
         var pullsFailing = false
         var lastShutdownActivity = ContinuousClock.now
         var nackFlushInFlight = false
+        /// A nack went out during shutdown: the emulator may hand the message back to one of
+        /// the pulls in flight, seconds later under load.
+        var nackedWhileStopping = false
         var handlersDone = false
         var fatalError: PubSubError?
         /// The subscription's ack deadline, set once `run` fetched the subscription.
@@ -144,10 +147,14 @@ final class SubscriberCore: Sendable {
     /// So pulls are left running while the nacks of shutdown are flushed (the nacked messages
     /// come back through them, and are nacked again), and only cancelled once nothing has
     /// happened for `quiet`: handlers are done (their messages acked or nacked), no pull
-    /// brought messages and no nack is pending or in flight.
-    func pullsMayBeCancelled(quiet: Duration) -> Bool {
+    /// brought messages and no nack is pending or in flight. Once a nack went out during
+    /// shutdown, the quiet lasts `quietAfterNack`: the emulator hands a nacked message to a
+    /// waiting pull asynchronously, seen up to 2 s after the nack's answer on a loaded
+    /// machine, and a pull cancelled just before that swallows it for a whole ack deadline.
+    func pullsMayBeCancelled(quiet: Duration, quietAfterNack: Duration) -> Bool {
         state.withLock { s in
-            s.handlersDone && s.pendingNacks.isEmpty && !s.nackFlushInFlight && ContinuousClock.now - s.lastShutdownActivity >= quiet
+            let needed = s.nackedWhileStopping ? quietAfterNack : quiet
+            return s.handlersDone && s.pendingNacks.isEmpty && !s.nackFlushInFlight && ContinuousClock.now - s.lastShutdownActivity >= needed
         }
     }
 
@@ -383,7 +390,10 @@ final class SubscriberCore: Sendable {
             if failed { s.stats.ackFailures += count } else { s.stats.nacked += count }
             if last {
                 s.nackFlushInFlight = false
-                if s.stopping { s.lastShutdownActivity = .now }
+                if s.stopping {
+                    s.lastShutdownActivity = .now
+                    s.nackedWhileStopping = true
+                }
             }
         }
     }
@@ -473,6 +483,25 @@ final class SubscriberCore: Sendable {
             s.stats.leaseExtensionRequests += 1
             if succeeded { s.stats.leaseExtensions += ackIDs.count }
             return late
+        }
+    }
+
+    /// Called just before an extension request goes out: the IDs of `ackIDs` still leased.
+    /// The others were acked or nacked since `dueExtensions` chose them: they are released
+    /// from `extending` and must not be extended, or the extension could reach the server
+    /// after the nack and hide the message for a whole deadline.
+    func stillLeased(_ ackIDs: [String]) -> [String] {
+        state.withLock { s in
+            var live: [String] = []
+            live.reserveCapacity(ackIDs.count)
+            for id in ackIDs {
+                if s.leases[id] != nil {
+                    live.append(id)
+                } else if let count = s.extending[id] {
+                    s.extending[id] = count > 1 ? count - 1 : nil
+                }
+            }
+            return live
         }
     }
 
