@@ -10,5 +10,6 @@ extension Publisher: EventPublisher {}
 func makeDefaultPublisher(client: PubSubClient, config: ReservationsConfig, logger: Logger) throws -> any EventPublisher {
     var settings = Publisher.Settings.default
     settings.timeout = config.publishTimeout
+    settings.delayThreshold = config.publishDelayThreshold
     return try Publisher(client: client, topic: config.topicID, settings: settings, logger: logger)
 }

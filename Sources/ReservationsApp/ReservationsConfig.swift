@@ -15,6 +15,12 @@ public struct ReservationsConfig: Sendable {
     /// `PUBLISH_TIMEOUT`: seconds a request waits for Pub/Sub to acknowledge its event before
     /// answering 503 with `Retry-After`. Default 10 s.
     public var publishTimeout: Duration
+    /// `PUBLISH_DELAY_THRESHOLD`: seconds a batch of events may wait for more events before it
+    /// is sent (the publisher's `delayThreshold`). Every request waits at most this long on
+    /// top of Pub/Sub's answer; under load, batches fill while earlier ones are in flight.
+    /// Default 0.01 s (10 ms, the library's and Google's default). Measured with wrk against the
+    /// emulator, 1 ms gave smaller batches and fewer requests per second, not lower latency.
+    public var publishDelayThreshold: Duration
     /// `LOG_LEVEL` (default info) and `LOG_FORMAT` (json or console, default json).
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -22,6 +28,7 @@ public struct ReservationsConfig: Sendable {
     public static let defaultTopicID = "reservation-created"
     public static let defaultPort = 8080
     public static let defaultPublishTimeout: Duration = .seconds(10)
+    public static let defaultPublishDelayThreshold: Duration = .milliseconds(10)
 
     public init(
         pubSub: PubSubSettings,
@@ -29,6 +36,7 @@ public struct ReservationsConfig: Sendable {
         host: String = "0.0.0.0",
         port: Int = defaultPort,
         publishTimeout: Duration = defaultPublishTimeout,
+        publishDelayThreshold: Duration = defaultPublishDelayThreshold,
         logLevel: Logger.Level = .info,
         logFormat: LogFormat = .json
     ) {
@@ -37,6 +45,7 @@ public struct ReservationsConfig: Sendable {
         self.host = host
         self.port = port
         self.publishTimeout = publishTimeout
+        self.publishDelayThreshold = publishDelayThreshold
         self.logLevel = logLevel
         self.logFormat = logFormat
     }
@@ -54,6 +63,7 @@ public struct ReservationsConfig: Sendable {
             topicID: try env.resourceID("TOPIC_ID", default: defaultTopicID),
             port: port,
             publishTimeout: try env.seconds("PUBLISH_TIMEOUT", default: defaultPublishTimeout),
+            publishDelayThreshold: try env.seconds("PUBLISH_DELAY_THRESHOLD", default: defaultPublishDelayThreshold),
             logLevel: level,
             logFormat: format
         )

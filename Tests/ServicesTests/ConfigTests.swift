@@ -67,6 +67,10 @@ import Testing
         #expect(reservationsError(base.merging(["PUBSUB_AUTO_CREATE": "maybe"]) { $1 })?.variable == "PUBSUB_AUTO_CREATE")
         let config = try ReservationsConfig.fromEnvironment(base.merging(["PUBLISH_TIMEOUT": "2.5"]) { $1 })
         #expect(config.publishTimeout == .milliseconds(2500))
+        #expect(config.publishDelayThreshold == .milliseconds(10))
+        #expect(reservationsError(base.merging(["PUBLISH_DELAY_THRESHOLD": "soon"]) { $1 })?.variable == "PUBLISH_DELAY_THRESHOLD")
+        let quick = try ReservationsConfig.fromEnvironment(base.merging(["PUBLISH_DELAY_THRESHOLD": "0.002"]) { $1 })
+        #expect(quick.publishDelayThreshold == .milliseconds(2))
     }
 
     @Test func missingCredentialsFile() throws {
