@@ -28,7 +28,8 @@ public final class ReservationsApplication: Sendable {
         self.publisher = publisher
         self.metrics = metrics
         self.logger = logger
-        let readiness = TopicReadiness(client: client, topicID: config.topicID)
+        // Ready means the topic answers within the time a request would wait for its publish.
+        let readiness = TopicReadiness(client: client, topicID: config.topicID, probeTimeout: config.publishTimeout)
         self.readiness = readiness
 
         var router = Router()
