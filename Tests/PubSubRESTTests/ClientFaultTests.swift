@@ -75,14 +75,14 @@ struct ClientFaultTests {
         let fast = faultyClient(proxy)
         try await fast.createTopic(topic)
 
-        let once = faultyClient(proxy, retry: RetrySettings(rpcTimeout: .milliseconds(500), maxAttempts: 1))
-        try await proxy.add([.delay(3, match: "GET")])
+        let once = faultyClient(proxy, retry: RetrySettings(rpcTimeout: .seconds(2), maxAttempts: 1))
+        try await proxy.add([.delay(12, match: "GET")])
         let error = await #expect(throws: PubSubError.self) { try await once.getTopic(topic) }
         #expect(error?.kind == .timeout)
         #expect(error?.isRetryable == true)
 
-        let retrying = faultyClient(proxy, retry: RetrySettings(initialRetryDelay: .milliseconds(10), totalTimeout: .seconds(20), rpcTimeout: .milliseconds(500)))
-        try await proxy.add([.delay(3, match: "GET")])
+        let retrying = faultyClient(proxy, retry: RetrySettings(initialRetryDelay: .milliseconds(10), totalTimeout: .seconds(60), rpcTimeout: .seconds(4)))
+        try await proxy.add([.delay(12, match: "GET")])
         #expect(try await retrying.getTopic(topic).name.hasSuffix(topic))
     }
 

@@ -20,7 +20,9 @@ struct SubscriberTests {
         let proxy = try await FaultProxy(upstream: emulator.host, script: fixturesDirectory.appendingPathComponent("fault_proxy.py").path)
         defer { proxy.stop() }
         let client = subscriberClient(proxy.host)
-        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 10)
+        // 30 s: the proxy in between is slow on a loaded machine, and a deadline that passes
+        // before a pulled batch is even read would (rightly) redeliver it.
+        let (topic, sub) = try await makeSubscription(client, ackDeadlineSeconds: 30)
         let published = try await publish(client, topic: topic, count: 2000)
 
         let recorder = Recorder()
@@ -46,8 +48,8 @@ struct SubscriberTests {
         #expect(ackRequests >= 2)
         #expect(ackRequests <= 100, "acks must be batched: \(ackRequests) acknowledge requests for 2000 messages")
 
-        // Past the 10 s ack deadline, an unacknowledged message would be back.
-        try await Task.sleep(for: .seconds(11))
+        // Past the 30 s ack deadline, an unacknowledged message would be back.
+        try await Task.sleep(for: .seconds(31))
         let again = try await client.pull(subscription: sub, maxMessages: 100, returnImmediately: true)
         #expect(again.isEmpty)
     }
