@@ -12,7 +12,7 @@ import Glibc
 /// and otherwise starts one (`gcloud beta emulators pubsub start --host-port=127.0.0.1:PORT`)
 /// on a free port, once per process. The emulator runs under a small watchdog shell in its own
 /// process group: when this process exits (normally, or killed), the watchdog stops the
-/// `gcloud` wrapper and its `java` child.
+/// `gcloud` wrapper and its `java` child (which gcloud puts in a process group of their own).
 public final class Emulator: Sendable {
     /// `host:port`, the value for `PUBSUB_EMULATOR_HOST`.
     public let host: String
@@ -54,7 +54,15 @@ public final class Emulator: Sendable {
         parent=$1; port=$2; log=$3
         gcloud beta emulators pubsub start --host-port=127.0.0.1:$port --project=test-project >"$log" 2>&1 &
         child=$!
-        stop() { trap - EXIT TERM INT; kill -TERM -- -$$ 2>/dev/null; sleep 1; kill -KILL -- -$$ 2>/dev/null; }
+        # gcloud puts itself (and its java child) in a process group of its own: stop that group,
+        # then this one.
+        stop() {
+            trap - EXIT TERM INT
+            kill -TERM -- -"$child" 2>/dev/null; pkill -TERM -P "$child" 2>/dev/null; kill -TERM "$child" 2>/dev/null
+            sleep 1
+            kill -KILL -- -"$child" 2>/dev/null; pkill -KILL -P "$child" 2>/dev/null
+            kill -TERM -- -$$ 2>/dev/null
+        }
         trap stop EXIT TERM INT
         while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
         """
