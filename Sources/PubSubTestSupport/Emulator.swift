@@ -54,6 +54,7 @@ public final class Emulator: Sendable {
         parent=$1; port=$2; log=$3
         gcloud beta emulators pubsub start --host-port=127.0.0.1:$port --project=test-project >"$log" 2>&1 &
         child=$!
+        echo "$child" > "$log.pid"
         # gcloud puts itself (and its java child) in a process group of its own: stop that group,
         # then this one.
         stop() {
@@ -64,7 +65,7 @@ public final class Emulator: Sendable {
             kill -TERM -- -$$ 2>/dev/null
         }
         trap stop EXIT TERM INT
-        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null && [ ! -e "$log.stop" ]; do sleep 1; done
         """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
@@ -78,7 +79,7 @@ public final class Emulator: Sendable {
             throw EmulatorError("could not run setsid/bash to start the emulator: \(error)")
         }
         let emulator = Emulator(host: "127.0.0.1:\(port)", processGroup: process.processIdentifier, logPath: logPath)
-        emulatorGroups.withLock { $0.append(process.processIdentifier) }
+        emulatorLogs.withLock { $0.append(logPath) }
         registerExitHandler()
 
         let transport = CurlTransport()
@@ -105,10 +106,9 @@ public final class Emulator: Sendable {
 
     /// Stops this emulator (its whole process group). Does nothing for an external emulator.
     public func stop() {
-        guard let processGroup else { return }
-        kill(-processGroup, SIGTERM)
-        kill(processGroup, SIGTERM)
-        emulatorGroups.withLock { groups in groups.removeAll { $0 == processGroup } }
+        guard processGroup != nil, let logPath else { return }
+        stopEmulator(logPath: logPath)
+        emulatorLogs.withLock { logs in logs.removeAll { $0 == logPath } }
     }
 
     /// A `PubSubClient` for this emulator.
@@ -150,16 +150,23 @@ public struct EmulatorError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-private let emulatorGroups = Mutex<[Int32]>([])
+private let emulatorLogs = Mutex<[String]>([])
+
+/// Tells the watchdog to stop (it checks for `<log>.stop` every second), and stops gcloud's own
+/// process group (gcloud and java) at once, by the PID the watchdog wrote to `<log>.pid`.
+private func stopEmulator(logPath: String) {
+    _ = FileManager.default.createFile(atPath: logPath + ".stop", contents: nil)
+    if let text = try? String(contentsOfFile: logPath + ".pid", encoding: .utf8),
+       let gcloud = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), gcloud > 1 {
+        kill(-gcloud, SIGTERM)
+        kill(gcloud, SIGTERM)
+    }
+}
 private let exitHandlerRegistered = Atomic<Bool>(false)
 
 private func registerExitHandler() {
     guard exitHandlerRegistered.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
     atexit {
-        let groups = emulatorGroups.withLock { $0 }
-        for group in groups {
-            kill(-group, SIGTERM)
-            kill(group, SIGTERM)
-        }
+        for logPath in emulatorLogs.withLock({ $0 }) { stopEmulator(logPath: logPath) }
     }
 }
