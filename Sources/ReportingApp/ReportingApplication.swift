@@ -73,15 +73,7 @@ public final class ReportingApplication: Sendable {
             .init(service: SubscriberService(app: self))
         ]
         if let port = config.port {
-            let server = HTTPServer(configuration: .init(host: config.host, port: port), logger: logger, handler: handler)
-            let serverService = HTTPServerService(server: server)
-            let bound: Int
-            do {
-                bound = try serverService.start()
-            } catch {
-                throw StartupError("cannot listen on \(config.host):\(port): \(error)")
-            }
-            logger.info("Listening", metadata: ["host": "\(config.host)", "port": "\(bound)"])
+            let serverService = try HTTPServerService.listening(host: config.host, port: port, logger: logger, handler: handler)
             // Listed first, so it shuts down last: /healthz answers while the subscriber drains.
             services.insert(.init(service: serverService), at: 0)
         }

@@ -49,19 +49,7 @@ public final class ReservationsApplication: Sendable {
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: the server stops accepting
     /// and finishes in-flight requests, then the publisher flushes. Returns when all is done.
     public func run() async throws {
-        let server = HTTPServer(
-            configuration: .init(host: config.host, port: config.port),
-            logger: logger,
-            handler: handler
-        )
-        let serverService = HTTPServerService(server: server)
-        let port: Int
-        do {
-            port = try serverService.start()
-        } catch {
-            throw StartupError("cannot listen on \(config.host):\(config.port): \(error)")
-        }
-        logger.info("Listening", metadata: ["host": "\(config.host)", "port": "\(port)"])
+        let serverService = try HTTPServerService.listening(host: config.host, port: config.port, logger: logger, handler: handler)
         // ServiceGroup shuts services down in reverse order: the server first, the publisher last.
         let group = ServiceGroup(
             configuration: .init(

@@ -19,6 +19,22 @@ public final class HTTPServerService: Service, Sendable {
         try server.start()
     }
 
+    /// A server for a daemon, already listening on `host:port` and logged as "Listening";
+    /// a bind failure is a ``StartupError`` naming the address.
+    public static func listening(
+        host: String, port: Int, logger: Logger, handler: @escaping HTTPServer.Handler
+    ) throws -> HTTPServerService {
+        let service = HTTPServerService(server: HTTPServer(configuration: .init(host: host, port: port), logger: logger, handler: handler))
+        let bound: Int
+        do {
+            bound = try service.start()
+        } catch {
+            throw StartupError("cannot listen on \(host):\(port): \(error)")
+        }
+        logger.info("Listening", metadata: ["host": "\(host)", "port": "\(bound)"])
+        return service
+    }
+
     public func run() async throws {
         _ = try server.start()
         try await cancelWhenGracefulShutdown {
